@@ -1,0 +1,382 @@
+/* Spawning and supervising the command: process group, guard, terminal, exit status. */
+#define _DEFAULT_SOURCE /* for environ with some libcs; see below for Linux-only calls */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct child {
+	uv_loop_t *loop;
+	uv_signal_t sigchld;
+	pid_t guard_pid;   /* 0 once reaped */
+	pid_t command_pid; /* 0 once reaped */
+	pid_t group;       /* the guard's pid: the command's process group */
+	int tty_fd;        /* the terminal rwith had in the foreground, or -1 */
+	child_exit_cb *on_exit;
+	child_resumed_cb *on_resumed;
+	void *data;
+};
+
+void child_capture_startup(struct child_startup *ret) {
+	memset(ret, 0, sizeof(*ret));
+	for (int sig = 1; sig < CHILD_MAX_SIGNAL; sig++) {
+		struct sigaction current;
+		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &current) == 0) {
+			ret->ignored[sig] = current.sa_handler == SIG_IGN;
+		}
+	}
+	(void)sigprocmask(SIG_SETMASK, NULL, &ret->mask);
+}
+
+int child_exit_status(int wait_status) {
+	if (WIFSIGNALED(wait_status)) {
+		return 128 + WTERMSIG(wait_status);
+	}
+	return WEXITSTATUS(wait_status);
+}
+
+/* The terminal to hand to the command: one of stdin, stdout, stderr, if rwith's own
+ * process group is its foreground group (rwith was started as a foreground job). */
+static int find_foreground_tty(void) {
+	for (int fd = 0; fd <= 2; fd++) {
+		if (isatty(fd) && tcgetpgrp(fd) == getpgrp()) {
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/* environ without RWITH_LOCK and RWITH_FENCE, plus ours. The strings are borrowed except
+ * the two we add, which are stored behind the array's terminating NULL for freeing. */
+static char **build_environment(const struct child_spec *spec) {
+	size_t count = 0;
+	for (char **e = environ; *e; e++) {
+		count++;
+	}
+	char **env = calloc(count + 5, sizeof(*env));
+	if (env == NULL) {
+		return NULL;
+	}
+	size_t n = 0;
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, "RWITH_LOCK=", 11) != 0 && strncmp(*e, "RWITH_FENCE=", 12) != 0) {
+			env[n++] = *e;
+		}
+	}
+	size_t lock_len = strlen(spec->lock_name) + sizeof("RWITH_LOCK=");
+	char *lock = malloc(lock_len);
+	char *fence = malloc(48);
+	if (lock == NULL || fence == NULL) {
+		free(lock);
+		free(fence);
+		free(env);
+		return NULL;
+	}
+	(void)snprintf(lock, lock_len, "RWITH_LOCK=%s", spec->lock_name);
+	(void)snprintf(fence, 48, "RWITH_FENCE=%" PRIu64, spec->fence);
+	env[n++] = lock;
+	env[n++] = fence;
+	env[n + 1] = lock; /* env[n] is the terminator */
+	env[n + 2] = fence;
+	return env;
+}
+
+static void free_environment(char **env) {
+	if (env == NULL) {
+		return;
+	}
+	size_t n = 0;
+	while (env[n]) {
+		n++;
+	}
+	free(env[n + 1]);
+	free(env[n + 2]);
+	free(env);
+}
+
+/* The guard: leader of the command's process group. It has every signal blocked and only
+ * waits; when rwith (its parent) dies, the kernel sends it SIGTERM (PR_SET_PDEATHSIG,
+ * Linux) and it SIGKILLs its own group, itself included. Signals forwarded to the group
+ * or typed at the terminal wake it too; they are consumed and ignored. */
+static RW_NORETURN void guard_main(pid_t parent) {
+	sigset_t all;
+	sigfillset(&all);
+	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* The parent may have died before the prctl took effect. */
+	while (getppid() == parent) {
+		(void)sigwaitinfo(&all, NULL);
+	}
+	(void)kill(0, SIGKILL);
+	_exit(EXIT_FAILURE);
+}
+
+/* The command, between fork and exec. Every signal is still blocked here (so no rwith
+ * handler can run in this process); dispositions and the mask go back to what rwith found
+ * at startup, so an ignored signal stays ignored. Reports a failed exec through error_fd. */
+static RW_NORETURN void command_main(const struct child_spec *spec, pid_t group, int tty_fd,
+	char **env, int error_fd) {
+	(void)setpgid(0, group);
+	if (tty_fd >= 0) {
+		/* SIGTTOU is blocked, so a background group may take the terminal. */
+		(void)tcsetpgrp(tty_fd, group);
+	}
+	for (int sig = 1; sig < CHILD_MAX_SIGNAL; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP) {
+			(void)signal(sig, spec->startup->ignored[sig] ? SIG_IGN : SIG_DFL);
+		}
+	}
+	environ = env;
+	(void)sigprocmask(SIG_SETMASK, &spec->startup->mask, NULL);
+	if (spec->shell_command != NULL) {
+		execl("/bin/sh", "sh", "-c", spec->shell_command, (char *)NULL);
+	} else {
+		execvp(spec->argv[0], spec->argv);
+	}
+	int code = errno;
+	(void)!write(error_fd, &code, sizeof(code));
+	_exit(127);
+}
+
+/* Gives the terminal back to rwith's group, if the command's group has it: when the user
+ * has meanwhile moved rwith to the background, the shell owns the terminal and keeps it. */
+static void take_terminal_back(struct child *child) {
+	if (child->tty_fd < 0 || tcgetpgrp(child->tty_fd) != child->group) {
+		return;
+	}
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	(void)sigprocmask(SIG_BLOCK, &ttou, &old);
+	/* Fails only if the terminal is gone, and then there is nothing to give back. */
+	(void)tcsetpgrp(child->tty_fd, getpgrp());
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Job control: the command stopped at the terminal (Ctrl-Z, or reading it from the
+ * background). Stop rwith too, so the shell sees its job stopped; when the shell continues
+ * us, the owner decides whether the command may go on. */
+static void mirror_stop(struct child *child) {
+	take_terminal_back(child);
+	(void)raise(SIGSTOP);
+	if (child->on_resumed != NULL) {
+		child->on_resumed(child, child->data);
+	} else {
+		child_continue(child);
+	}
+}
+
+static void reap(struct child *child) {
+	int status;
+	if (child->guard_pid > 0 && waitpid(child->guard_pid, &status, WNOHANG) == child->guard_pid) {
+		child->guard_pid = 0;
+	}
+	if (child->command_pid <= 0) {
+		return;
+	}
+	int flags = WNOHANG | (child->tty_fd >= 0 ? WUNTRACED : 0);
+	pid_t pid = waitpid(child->command_pid, &status, flags);
+	if (pid != child->command_pid) {
+		return;
+	}
+	if (WIFSTOPPED(status)) {
+		int sig = WSTOPSIG(status);
+		if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+			mirror_stop(child);
+		}
+		return;
+	}
+	child->command_pid = 0;
+	take_terminal_back(child);
+	child->on_exit(child, status, child->data);
+}
+
+static void on_sigchld(uv_signal_t *handle, int signum) {
+	reap(handle->data);
+}
+
+static void kill_guard(struct child *child) {
+	if (child->guard_pid > 0) {
+		(void)kill(child->guard_pid, SIGKILL);
+		/* Cannot block for long: SIGKILL cannot be caught. */
+		(void)waitpid(child->guard_pid, NULL, 0);
+		child->guard_pid = 0;
+	}
+}
+
+static void on_closed(uv_handle_t *handle) {
+	free(handle->data);
+}
+
+/* Forks the guard and the command; returns the command's exec errno, 0 on success, or -1
+ * with err set when a fork failed. */
+static int fork_both(struct child *child, const struct child_spec *spec, char **env,
+	struct rw_error *err) {
+	int pipe_fds[2] = {-1, -1};
+	sigset_t all, old;
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t parent = getpid();
+	int exec_errno = 0;
+	pid_t guard = fork();
+	if (guard == 0) {
+		guard_main(parent);
+	}
+	if (guard < 0) {
+		exec_errno = -1;
+		error_set(err, RW_ERROR_INTERNAL, "cannot fork: %s", strerror(errno));
+		goto out;
+	}
+	(void)setpgid(guard, guard); /* also done by the guard; whoever runs first wins */
+	child->guard_pid = guard;
+	child->group = guard;
+	/* Made after the guard's fork: the guard never execs, so a copy of the write end in it
+	 * would hold the pipe open and hide the command's successful exec. */
+	if (pipe(pipe_fds) < 0) {
+		exec_errno = -1;
+		error_set(err, RW_ERROR_INTERNAL, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	(void)fcntl(pipe_fds[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(pipe_fds[1], F_SETFD, FD_CLOEXEC);
+	pid_t command = fork();
+	if (command == 0) {
+		close(pipe_fds[0]);
+		command_main(spec, guard, child->tty_fd, env, pipe_fds[1]);
+	}
+	if (command < 0) {
+		exec_errno = -1;
+		error_set(err, RW_ERROR_INTERNAL, "cannot fork: %s", strerror(errno));
+		goto out;
+	}
+	(void)setpgid(command, guard);
+	if (child->tty_fd >= 0) {
+		(void)tcsetpgrp(child->tty_fd, guard);
+	}
+	child->command_pid = command;
+	close(pipe_fds[1]);
+	pipe_fds[1] = -1;
+	/* EOF means exec succeeded (the close-on-exec write end is gone). */
+	ssize_t n;
+	do {
+		n = read(pipe_fds[0], &exec_errno, sizeof(exec_errno));
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(exec_errno)) {
+		exec_errno = 0;
+	}
+out:
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	for (int i = 0; i < 2; i++) {
+		if (pipe_fds[i] >= 0) {
+			close(pipe_fds[i]);
+		}
+	}
+	return exec_errno;
+}
+
+static void fail_exec(struct child *child, const struct child_spec *spec, int code,
+	struct rw_error *err) {
+	const char *what = spec->shell_command ? "/bin/sh" : spec->argv[0];
+	(void)waitpid(child->command_pid, NULL, 0);
+	child->command_pid = 0;
+	kill_guard(child);
+	take_terminal_back(child);
+	if (code == ENOENT || code == ENOTDIR) {
+		error_set(err, RW_ERROR_NOT_FOUND, "cannot run '%s': %s", what, strerror(code));
+		err->hint = "check the command's name and $PATH";
+	} else {
+		error_set(err, RW_ERROR_EXEC, "cannot execute '%s': %s", what, strerror(code));
+		err->hint = "check that the command is an executable file";
+	}
+}
+
+struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err) {
+	struct child *child = calloc(1, sizeof(*child));
+	char **env = build_environment(spec);
+	if (child == NULL || env == NULL) {
+		free(child);
+		free_environment(env);
+		error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	child->loop = loop;
+	child->on_exit = spec->on_exit;
+	child->on_resumed = spec->on_resumed;
+	child->data = spec->data;
+	child->tty_fd = find_foreground_tty();
+	(void)uv_signal_init(loop, &child->sigchld);
+	child->sigchld.data = child;
+	/* Watch SIGCHLD before forking, so that an exit at once is not missed. */
+	int rc = uv_signal_start(&child->sigchld, on_sigchld, SIGCHLD);
+	int code = rc < 0 ? -1 : fork_both(child, spec, env, err);
+	free_environment(env);
+	if (rc < 0) {
+		error_set(err, RW_ERROR_INTERNAL, "cannot watch SIGCHLD: %s", uv_strerror(rc));
+	} else if (code > 0) {
+		fail_exec(child, spec, code, err);
+	}
+	if (code != 0) {
+		kill_guard(child);
+		uv_close((uv_handle_t *)&child->sigchld, on_closed);
+		return NULL;
+	}
+	return child;
+}
+
+void child_forward_signal(struct child *child, int sig) {
+	if (child->group > 0) {
+		/* ESRCH: the group is already gone, which is fine. */
+		(void)kill(-child->group, sig);
+	}
+}
+
+void child_terminate(struct child *child, int sig) {
+	child_forward_signal(child, sig);
+	child_forward_signal(child, SIGCONT);
+}
+
+void child_continue(struct child *child) {
+	if (child->tty_fd >= 0 && tcgetpgrp(child->tty_fd) == getpgrp()) {
+		sigset_t ttou, old;
+		sigemptyset(&ttou);
+		sigaddset(&ttou, SIGTTOU);
+		(void)sigprocmask(SIG_BLOCK, &ttou, &old);
+		(void)tcsetpgrp(child->tty_fd, child->group);
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	}
+	child_forward_signal(child, SIGCONT);
+}
+
+bool child_running(const struct child *child) {
+	return child->command_pid > 0;
+}
+
+bool child_group_alive(struct child *child) {
+	kill_guard(child);
+	return child->group > 0 && (kill(-child->group, 0) == 0 || errno == EPERM);
+}
+
+void child_destroy(struct child *child) {
+	if (child == NULL) {
+		return;
+	}
+	kill_guard(child);
+	if (child->command_pid > 0) {
+		/* Only reached on an internal error: do not leave the command behind. */
+		(void)kill(-child->group, SIGKILL);
+		(void)waitpid(child->command_pid, NULL, 0);
+		child->command_pid = 0;
+	}
+	take_terminal_back(child);
+	uv_close((uv_handle_t *)&child->sigchld, on_closed);
+}

@@ -1,0 +1,83 @@
+/* The command: spawned in a process group of its own, watched by a guard process so that
+ * the whole group dies with rwith, given the terminal when rwith had it, signalled as a
+ * group, and reaped into the contract's exit status.
+ *
+ * Processes: rwith -> guard (leader of the new group, does nothing but wait) and
+ * rwith -> command (member of the guard's group). The guard asks the kernel for a signal
+ * when rwith dies (PR_SET_PDEATHSIG) and then SIGKILLs the whole group, which reaches
+ * everything the command started in it; PR_SET_PDEATHSIG on the command alone would reach
+ * only the command. rwith forks these itself rather than using uv_spawn: it needs two
+ * processes in one group, the terminal handed over between fork and exec, and job-control
+ * stops (WUNTRACED), none of which uv_spawn offers. */
+#ifndef RWITH_CHILD_H
+#define RWITH_CHILD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "error.h"
+
+#define CHILD_MAX_SIGNAL 65
+
+/* Signal state rwith found at startup, to hand on to the command unchanged. */
+struct child_startup {
+	bool ignored[CHILD_MAX_SIGNAL]; /* SIG_IGN at startup: stays ignored for the command */
+	sigset_t mask;                  /* the blocked set rwith inherited */
+};
+
+/* Reads the current dispositions and mask. Call before installing any handler. */
+void child_capture_startup(struct child_startup *ret);
+
+struct child;
+
+/* The command exited (or was killed): `wait_status` as from waitpid. */
+typedef void child_exit_cb(struct child *child, int wait_status, void *data);
+/* The command was stopped by job control at the terminal, and rwith stopped with it; it has
+ * just been continued. The owner decides when the command may go on: child_continue(). */
+typedef void child_resumed_cb(struct child *child, void *data);
+
+struct child_spec {
+	char *const *argv;         /* NULL-terminated; or NULL with shell_command */
+	const char *shell_command; /* run with /bin/sh -c */
+	const char *lock_name;     /* -> RWITH_LOCK */
+	uint64_t fence;            /* -> RWITH_FENCE */
+	const struct child_startup *startup;
+	child_exit_cb *on_exit;
+	child_resumed_cb *on_resumed;
+	void *data;
+};
+
+/* Starts the command. Returns a child, or NULL with err set: RW_ERROR_NOT_FOUND (127),
+ * RW_ERROR_EXEC (126) or RW_ERROR_INTERNAL; then nothing is left running. */
+struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err);
+
+/* Sends sig to the command's whole process group, as a signal rwith got is passed on.
+ * Safe to call after the command has exited. */
+void child_forward_signal(struct child *child, int sig);
+
+/* Sends sig (SIGTERM or SIGKILL) to the whole group, then SIGCONT, so that a stopped
+ * process handles it too. */
+void child_terminate(struct child *child, int sig);
+
+/* Lets a job-control-stopped command go on: gives it back the terminal if rwith is in the
+ * foreground again, and sends SIGCONT to its group. */
+void child_continue(struct child *child);
+
+/* True while the command has not been reaped. */
+bool child_running(const struct child *child);
+
+/* True while any process is left in the command's group, guard excluded. */
+bool child_group_alive(struct child *child);
+
+/* Reaps the guard, gives the terminal back to rwith's own group, closes the handles; the
+ * struct is freed once the loop has run the close callbacks. Accepts NULL. */
+void child_destroy(struct child *child);
+
+/* The contract's status for a wait status: the exit code, or 128+N for signal N. */
+int child_exit_status(int wait_status);
+
+#endif

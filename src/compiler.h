@@ -1,0 +1,17 @@
+/* GNU attributes behind macros, so the rest of the code stays plain C11. */
+#ifndef RWITH_COMPILER_H
+#define RWITH_COMPILER_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RW_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define RW_UNUSED __attribute__((unused))
+#define RW_NORETURN __attribute__((noreturn))
+#else
+#define RW_PRINTF(fmt, args)
+#define RW_UNUSED
+#define RW_NORETURN
+#endif
+
+#define RW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

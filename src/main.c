@@ -1,0 +1,178 @@
+/* argv/env -> options -> session -> one exit status. The only place that exits, and the
+ * only place that maps an error kind to the contract's status and prints the final line. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "child.h"
+#include "config.h"
+#include "exit_codes.h"
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+static const char usage_text[] =
+	"Usage:\n"
+	"  rwith [options] LOCK -- COMMAND [ARG...]\n"
+	"  rwith [options] LOCK -c 'SHELL COMMAND'\n"
+	"  rwith --help | --version\n"
+	"\n"
+	"Run COMMAND while holding the lock LOCK in Redis, like flock(1) for a fleet.\n"
+	"The lock's TTL is extended while the command runs; if the lock is lost, the\n"
+	"command is terminated. rwith exits with the command's status.\n"
+	"\n"
+	"Options:\n"
+	"  -r, --redis URL            server: redis://[[user][:password]@]host[:port][/db]\n"
+	"                             or unix:///path/to/redis.sock[?db=N]\n"
+	"                             (default: $RWITH_REDIS_URL, $REDIS_URL,\n"
+	"                             redis://127.0.0.1:6379)\n"
+	"  -t, --ttl DUR              lock time-to-live on the server (default 30s, min 100ms)\n"
+	"      --heartbeat DUR        how often the TTL is extended (default ttl/3)\n"
+	"  -w, --wait DUR             give up after waiting this long (default: forever)\n"
+	"      --timeout DUR          same as --wait\n"
+	"  -n, --nonblock             do not wait at all (same as -w 0)\n"
+	"  -E, --conflict-exit-code N exit status when the lock was not acquired (default 1)\n"
+	"  -x, --exclusive            exclusive lock (the default)\n"
+	"  -T, --task NAME            label stored with the holder (default: the command line)\n"
+	"  -c, --command STR          run STR with /bin/sh -c\n"
+	"  -k, --kill-after DUR       after the lock is lost: SIGTERM, then SIGKILL this much\n"
+	"                             later (default 5s, never past the TTL deadline)\n"
+	"      --prefix STR           key namespace (default 'rwith:')\n"
+	"  -v, --verbose              more messages on stderr (twice: debug)\n"
+	"  -q, --quiet                fewer messages (errors are always shown)\n"
+	"  -h, --help                 show this help and exit\n"
+	"  -V, --version              show the version and exit\n"
+	"\n"
+	"DUR is 30 (seconds), 30s, 250ms, 1.5s, 5m, 1h or 2d.\n"
+	"\n"
+	"Exit status: the command's own; 128+N if it was killed by signal N; 1 (or -E N)\n"
+	"if the lock was not acquired; 64 usage error; 69 server unusable; 75 lock lost\n"
+	"while the command ran; 126/127 command not executable/not found; 70 internal error.\n"
+	"\n"
+	"The command gets RWITH_LOCK (the lock's name) and RWITH_FENCE (a number that grows\n"
+	"with every acquisition) in its environment.\n"
+	"\n"
+	"See rwith(1) for details.\n";
+
+static int status_for(const struct rw_error *err, const struct rw_options *opts) {
+	switch (err->kind) {
+	case RW_ERROR_NONE:
+		return 0;
+	case RW_ERROR_USAGE:
+		return EXIT_USAGE;
+	case RW_ERROR_SERVER:
+		return EXIT_SERVER;
+	case RW_ERROR_CONFLICT:
+		return opts->conflict_exit;
+	case RW_ERROR_LOST:
+		return EXIT_LOST;
+	case RW_ERROR_EXEC:
+		return EXIT_CANNOT_EXEC;
+	case RW_ERROR_NOT_FOUND:
+		return EXIT_NOT_FOUND;
+	case RW_ERROR_INTERRUPTED:
+		return EXIT_SIGNAL_BASE + err->signal;
+	case RW_ERROR_INTERNAL:
+	default:
+		return EXIT_INTERNAL;
+	}
+}
+
+static const char *default_hint(enum rw_error_kind kind) {
+	switch (kind) {
+	case RW_ERROR_SERVER:
+		return "check that the Redis server is running and the URL (-r, $RWITH_REDIS_URL) is right";
+	case RW_ERROR_CONFLICT:
+		return "try again later";
+	case RW_ERROR_LOST:
+		return "check the command's work, then run it again";
+	case RW_ERROR_INTERNAL:
+		return "this is a bug in rwith; please report it";
+	default:
+		return "see rwith --help";
+	}
+}
+
+static int usage_error(const struct rw_error *err) {
+	/* One specific line, then the pointer to --help; never the whole help. */
+	log_msg(LOG_ERROR, "%s", err->message);
+	fputs("Try 'rwith --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static void print_version(void) {
+	printf("rwith %s (hiredis %d.%d.%d, libuv %s, TLS %s)\n", RWITH_VERSION, HIREDIS_MAJOR,
+		HIREDIS_MINOR, HIREDIS_PATCH, uv_version_string(),
+		RWITH_HAVE_TLS ? "built in" : "not built in");
+}
+
+static enum log_level level_for(int verbosity) {
+	if (verbosity < 0) {
+		return LOG_ERROR;
+	}
+	return verbosity == 0 ? LOG_WARN : (verbosity == 1 ? LOG_INFO : LOG_DEBUG);
+}
+
+static int run(const struct rw_options *opts, const struct child_startup *startup) {
+	uv_loop_t loop;
+	struct session_outcome outcome;
+	int rc = uv_loop_init(&loop);
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "cannot set up the event loop: %s; %s", uv_strerror(rc),
+			default_hint(RW_ERROR_INTERNAL));
+		return EXIT_INTERNAL;
+	}
+	session_run(&loop, opts, startup, &outcome);
+	rc = uv_loop_close(&loop);
+	if (rc < 0) {
+		log_msg(LOG_DEBUG, "event loop closed with handles open: %s, ignoring", uv_strerror(rc));
+	}
+	const struct rw_error *err = &outcome.err;
+	if (err->kind == RW_ERROR_NONE) {
+		return outcome.command_status;
+	}
+	int status = status_for(err, opts);
+	const char *hint = err->hint ? err->hint : default_hint(err->kind);
+	log_msg(status == 0 ? LOG_INFO : LOG_ERROR, "%s; %s", err->message, hint);
+	return status;
+}
+
+int main(int argc, char **argv) {
+	struct child_startup startup;
+	child_capture_startup(&startup);
+	/* A server that hangs up must give us EPIPE, not kill us; the command gets SIGPIPE
+	 * back as it was (see child.c). */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	struct rw_env env = {
+		.rwith_redis_url = getenv("RWITH_REDIS_URL"),
+		.redis_url = getenv("REDIS_URL"),
+		.tls_ca = getenv("RWITH_TLS_CA"),
+	};
+	struct rw_options opts;
+	struct rw_error err = {0};
+	if (options_parse(argc, argv, &env, &opts, &err) < 0) {
+		return usage_error(&err);
+	}
+	int status;
+	switch (opts.action) {
+	case ACTION_HELP:
+		fputs(usage_text, stdout);
+		status = fflush(stdout) == 0 ? 0 : EXIT_INTERNAL;
+		break;
+	case ACTION_VERSION:
+		print_version();
+		status = fflush(stdout) == 0 ? 0 : EXIT_INTERNAL;
+		break;
+	default:
+		log_init(level_for(opts.verbosity));
+		status = run(&opts, &startup);
+		break;
+	}
+	options_finish(&opts);
+	return status;
+}

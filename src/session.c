@@ -1,0 +1,661 @@
+/* One run: acquire -> run the command with a heartbeat -> release, with self-fencing.
+ *
+ * Safety rule (CONTRACT.md, Safety): the lock is valid on the server until at least
+ * valid_from_ms + ttl, where valid_from_ms is when the last successful acquire or extend
+ * was *sent*, on our monotonic clock (the server starts the TTL later than we sent, never
+ * earlier). If no extension succeeds, SIGTERM goes to the command's group by
+ * deadline - kill_after and SIGKILL by deadline - kill_margin, so the command is dead before
+ * anyone else can be granted the lock. */
+#include "session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "duration.h"
+#include "lock.h"
+#include "log.h"
+#include "waiter.h"
+
+#define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
+#define RELEASE_TIMEOUT_MS 2000u
+#define ABORT_TIMEOUT_MS 1000u   /* the best-effort release of an interrupted waiter */
+#define PROGRESS_INTERVAL_MS 30000u
+
+enum phase {
+	PHASE_ACQUIRING, /* connecting, acquiring, waiting */
+	PHASE_ABORTING,  /* interrupted while acquiring: undoing a possible acquire */
+	PHASE_RUNNING,   /* the command runs under the lock */
+	PHASE_DRAINING,  /* lost: the command is gone, its group still has processes */
+	PHASE_RELEASING, /* the command exited; releasing */
+	PHASE_DONE,
+};
+
+static const int forwarded_signals[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+#define SIGNAL_COUNT (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
+
+struct session {
+	uv_loop_t *loop;
+	const struct rw_options *opts;
+	const struct child_startup *startup;
+	struct session_outcome *out;
+	struct session_timing timing;
+	struct lock lock;
+	struct conn *conn;
+	struct waiter *waiter;
+	struct child *child;
+	enum phase phase;
+
+	uv_timer_t wait_timer; /* -w */
+	uv_timer_t beat_timer; /* heartbeat, and retries of connecting */
+	uv_timer_t term_timer;
+	uv_timer_t kill_timer;
+	uv_signal_t signals[SIGNAL_COUNT];
+	bool signal_active[SIGNAL_COUNT];
+
+	uint64_t started_ms;
+	uint64_t last_contact_ms; /* the server's last answer */
+	bool ever_answered;
+	uint64_t sent_ms; /* when the request in flight was sent */
+	bool in_flight;
+	bool wait_expired;
+	uint64_t valid_from_ms;
+	unsigned failed_beats;
+	unsigned reconnects;
+	struct rw_error last_failure;
+
+	bool lost;
+	bool kill_sent;
+	bool resume_pending;
+	char lost_why[512];
+
+	struct lock_holder holder; /* the last holder seen while waiting */
+	bool have_holder;
+	bool announced;
+	uint64_t announced_fence;
+	uint64_t announced_ms;
+	int interrupt_signal;
+};
+
+static uint64_t clamp_u64(uint64_t value, uint64_t low, uint64_t high) {
+	return value < low ? low : (value > high ? high : value);
+}
+
+void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kill_after_ms,
+	struct session_timing *ret) {
+	struct session_timing t;
+	t.request_timeout = clamp_u64(heartbeat_ms, 50, 2000);
+	t.retry_delay = clamp_u64(heartbeat_ms / 4, 10, 250);
+	t.kill_margin = clamp_u64(ttl_ms / 10, 1, 250);
+	/* SIGTERM must not go out while a healthy heartbeat could still succeed: leave at least
+	 * half of the time after the first heartbeat for it. */
+	uint64_t cap = (ttl_ms - heartbeat_ms) / 2;
+	t.kill_after = kill_after_ms < cap ? kill_after_ms : cap;
+	*ret = t;
+}
+
+static uint64_t delay_until(uint64_t when_ms) {
+	uint64_t now = clock_mono_ms();
+	return when_ms > now ? when_ms - now : 0;
+}
+
+static void format_holder(const struct lock_holder *holder, char *buf, size_t size) {
+	char held[32];
+	uint64_t held_ms = holder->server_now_ms > holder->since_ms ?
+		holder->server_now_ms - holder->since_ms : 0;
+	held_ms -= held_ms % 1000;
+	(void)snprintf(buf, size, "held by %s:%ld (task '%s') for %s", holder->host, holder->pid,
+		holder->task, duration_format(held_ms, held, sizeof(held)));
+}
+
+/* ---- finishing ---------------------------------------------------------------------- */
+
+static void close_handle(uv_handle_t *handle) {
+	if (!uv_is_closing(handle)) {
+		uv_close(handle, NULL);
+	}
+}
+
+/* Records the outcome (the first error wins) and closes everything; uv_run then returns. */
+static void finish(struct session *s, const struct rw_error *err) {
+	if (s->phase == PHASE_DONE) {
+		return;
+	}
+	s->phase = PHASE_DONE;
+	if (err != NULL && s->out->err.kind == RW_ERROR_NONE) {
+		s->out->err = *err;
+	}
+	close_handle((uv_handle_t *)&s->wait_timer);
+	close_handle((uv_handle_t *)&s->beat_timer);
+	close_handle((uv_handle_t *)&s->term_timer);
+	close_handle((uv_handle_t *)&s->kill_timer);
+	for (size_t i = 0; i < SIGNAL_COUNT; i++) {
+		if (s->signal_active[i]) {
+			close_handle((uv_handle_t *)&s->signals[i]);
+		}
+	}
+	waiter_destroy(s->waiter);
+	s->waiter = NULL;
+	conn_destroy(s->conn);
+	s->conn = NULL;
+	child_destroy(s->child);
+	s->child = NULL;
+}
+
+static void finish_lost(struct session *s) {
+	struct rw_error err = {0};
+	char what[64];
+	int status = s->out->command_status;
+	if (status > 128) {
+		(void)snprintf(what, sizeof(what), "was killed by signal %d", status - 128);
+	} else {
+		(void)snprintf(what, sizeof(what), "exited with status %d", status);
+	}
+	error_set(&err, RW_ERROR_LOST, "lost the lock '%s' while the command ran (%s); the command %s",
+		s->opts->lock, s->lost_why, what);
+	err.hint = "its work may be incomplete: check it, then run it again";
+	finish(s, &err);
+}
+
+/* ---- the connection ------------------------------------------------------------------- */
+
+/* A usable connection: the current one, or a new one if it broke. */
+static struct conn *usable_conn(struct session *s, uint64_t timeout_ms) {
+	if (s->conn != NULL && !conn_is_broken(s->conn)) {
+		return s->conn;
+	}
+	if (s->conn != NULL) {
+		s->reconnects++;
+		log_msg(LOG_DEBUG, "reconnecting to %s", conn_address(s->conn));
+	}
+	conn_destroy(s->conn);
+	s->conn = conn_create(s->loop, &s->opts->servers[0], timeout_ms);
+	return s->conn;
+}
+
+/* ---- acquiring and waiting ---------------------------------------------------------- */
+
+static void start_acquire(struct session *s);
+
+static void announce_waiting(struct session *s, const struct lock_holder *holder) {
+	if (s->opts->verbosity < 0) {
+		return;
+	}
+	bool wanted = s->opts->verbosity > 0 || isatty(STDERR_FILENO);
+	uint64_t now = clock_mono_ms();
+	bool changed = !s->announced || holder->fence != s->announced_fence;
+	bool periodic = s->opts->verbosity > 0 && now - s->announced_ms >= PROGRESS_INTERVAL_MS;
+	if (!wanted || !(changed || periodic)) {
+		return;
+	}
+	char text[900];
+	format_holder(holder, text, sizeof(text));
+	log_msg(LOG_ERROR, "waiting for '%s' %s", s->opts->lock, text);
+	s->announced = true;
+	s->announced_fence = holder->fence;
+	s->announced_ms = now;
+}
+
+static void give_up_waiting(struct session *s) {
+	struct rw_error err = {0};
+	char holder[900] = "held by another holder";
+	char waited[32];
+	if (s->have_holder) {
+		format_holder(&s->holder, holder, sizeof(holder));
+	}
+	if (s->opts->wait_ms == 0) {
+		error_set(&err, RW_ERROR_CONFLICT, "'%s' is %s; not waiting (--nonblock)", s->opts->lock,
+			holder);
+		err.hint = "try again later, or wait for it with --wait DURATION";
+	} else {
+		error_set(&err, RW_ERROR_CONFLICT, "gave up waiting for '%s' after %s; it is %s",
+			s->opts->lock, duration_format(s->opts->wait_ms, waited, sizeof(waited)), holder);
+		err.hint = "try again later, or wait longer with --wait";
+	}
+	finish(s, &err);
+}
+
+static void on_wait_expired(uv_timer_t *timer) {
+	struct session *s = timer->data;
+	if (s->phase != PHASE_ACQUIRING) {
+		return;
+	}
+	if (s->in_flight) {
+		s->wait_expired = true; /* decided by the answer in flight */
+		return;
+	}
+	give_up_waiting(s);
+}
+
+static void on_retry(void *data) {
+	start_acquire(data);
+}
+
+static void on_reconnect_timer(uv_timer_t *timer) {
+	start_acquire(timer->data);
+}
+
+static void on_busy(struct session *s, const struct lock_holder *holder) {
+	s->holder = *holder;
+	s->have_holder = true;
+	if (!s->opts->wait_forever &&
+		(s->opts->wait_ms == 0 || s->wait_expired ||
+			clock_mono_ms() - s->started_ms >= s->opts->wait_ms)) {
+		give_up_waiting(s);
+		return;
+	}
+	announce_waiting(s, holder);
+	waiter_schedule(s->waiter, holder->ttl_left_ms);
+}
+
+static void acquire_failed(struct session *s, const struct rw_error *err) {
+	uint64_t now = clock_mono_ms();
+	if (!s->ever_answered || err->kind != RW_ERROR_SERVER) {
+		finish(s, err);
+		return;
+	}
+	/* The server answered before: keep waiting through a restart or a short outage, but
+	 * not longer than one TTL without an answer. */
+	if (now - s->last_contact_ms >= s->opts->ttl_ms) {
+		struct rw_error lost = {0};
+		error_set(&lost, RW_ERROR_SERVER, "no answer from the server for longer than the TTL "
+			"while waiting for '%s': %s", s->opts->lock, err->message);
+		lost.hint = err->hint ? err->hint : "check that the Redis server is running";
+		finish(s, &lost);
+		return;
+	}
+	if (!s->opts->wait_forever && now - s->started_ms >= s->opts->wait_ms) {
+		give_up_waiting(s);
+		return;
+	}
+	log_msg(LOG_INFO, "%s; reconnecting", err->message);
+	uint64_t backoff = clamp_u64(50u << (s->reconnects < 5 ? s->reconnects : 5), 50, 1000);
+	(void)uv_timer_start(&s->beat_timer, on_reconnect_timer, backoff, 0);
+}
+
+static void start_command(struct session *s);
+
+static void on_acquired(enum lock_result result, const struct lock_holder *holder,
+	const struct rw_error *err, void *data) {
+	struct session *s = data;
+	s->in_flight = false;
+	if (s->phase != PHASE_ACQUIRING) {
+		return; /* aborting: the release queued behind this undoes a success */
+	}
+	if (result == LOCK_RESULT_ERROR) {
+		acquire_failed(s, err);
+		return;
+	}
+	s->ever_answered = true;
+	s->last_contact_ms = clock_mono_ms();
+	s->reconnects = 0;
+	if (result == LOCK_RESULT_NO) {
+		on_busy(s, holder);
+		return;
+	}
+	s->valid_from_ms = s->sent_ms;
+	start_command(s);
+}
+
+static void start_acquire(struct session *s) {
+	struct rw_error err = {0};
+	struct conn *conn = usable_conn(s, STARTUP_TIMEOUT_MS);
+	if (conn == NULL) {
+		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
+		finish(s, &err);
+		return;
+	}
+	s->sent_ms = clock_mono_ms();
+	s->in_flight = true;
+	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, on_acquired, s, &err) < 0) {
+		s->in_flight = false;
+		acquire_failed(s, &err);
+	}
+}
+
+/* ---- interrupted while acquiring ---------------------------------------------------- */
+
+static void finish_interrupted(struct session *s) {
+	struct rw_error err = {0};
+	int sig = s->interrupt_signal;
+	error_set(&err, RW_ERROR_INTERRUPTED, "interrupted by signal %d (%s) while waiting for '%s'; "
+		"the command was not run", sig, strsignal(sig), s->opts->lock);
+	err.signal = sig;
+	err.hint = "run it again when you want it to wait for the lock";
+	finish(s, &err);
+}
+
+static void on_abort_released(enum lock_result result, const struct lock_holder *holder,
+	const struct rw_error *err, void *data) {
+	finish_interrupted(data);
+}
+
+static void abort_acquiring(struct session *s, int sig) {
+	struct rw_error err = {0};
+	s->phase = PHASE_ABORTING;
+	s->interrupt_signal = sig;
+	(void)uv_timer_stop(&s->wait_timer);
+	(void)uv_timer_stop(&s->beat_timer);
+	waiter_destroy(s->waiter);
+	s->waiter = NULL;
+	/* An acquire may be in flight and succeed: a release queued behind it on the same
+	 * connection undoes it, so an interrupted waiter leaves nothing behind. */
+	if (s->conn != NULL && !conn_is_broken(s->conn) &&
+		lock_release(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_abort_released, s, &err) == 0) {
+		return;
+	}
+	finish_interrupted(s);
+}
+
+/* ---- running: heartbeat and self-fencing -------------------------------------------- */
+
+static void declare_lost(struct session *s, bool server_said);
+
+static void on_term_timer(uv_timer_t *timer) {
+	struct session *s = timer->data;
+	if (s->phase == PHASE_RUNNING && !s->lost) {
+		declare_lost(s, false);
+	}
+}
+
+static void on_kill_timer(uv_timer_t *timer) {
+	struct session *s = timer->data;
+	if (s->phase == PHASE_RUNNING && !s->lost) {
+		declare_lost(s, false);
+	}
+	if (s->phase != PHASE_RUNNING && s->phase != PHASE_DRAINING) {
+		return;
+	}
+	log_msg(LOG_WARN, "sending SIGKILL to the command's process group");
+	child_terminate(s->child, SIGKILL);
+	s->kill_sent = true;
+	if (s->phase == PHASE_DRAINING) {
+		finish_lost(s);
+	}
+}
+
+/* (Re)arms SIGTERM and SIGKILL for the case that no further extension succeeds. */
+static void arm_guard_timers(struct session *s) {
+	uint64_t deadline = s->valid_from_ms + s->opts->ttl_ms;
+	uint64_t kill_at = deadline - s->timing.kill_margin;
+	uint64_t term_at = deadline - s->timing.kill_after;
+	if (term_at > kill_at) {
+		term_at = kill_at;
+	}
+	(void)uv_timer_start(&s->term_timer, on_term_timer, delay_until(term_at), 0);
+	(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
+}
+
+static void declare_lost(struct session *s, bool server_said) {
+	char grace[32];
+	s->lost = true;
+	(void)uv_timer_stop(&s->beat_timer);
+	(void)uv_timer_stop(&s->term_timer);
+	uint64_t now = clock_mono_ms();
+	uint64_t kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
+	if (server_said) {
+		(void)snprintf(s->lost_why, sizeof(s->lost_why),
+			"the server no longer has it: it was broken, expired or the server restarted");
+		/* The lock is gone now, so SIGTERM at once; SIGKILL --kill-after later, but never
+		 * past the deadline the last extension guaranteed. */
+		if (now + s->opts->kill_after_ms < kill_at) {
+			kill_at = now + s->opts->kill_after_ms;
+		}
+		(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
+	} else {
+		(void)error_format(s->lost_why, sizeof(s->lost_why),
+			"it could not be extended in time: %s", s->last_failure.message);
+	}
+	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
+		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
+	child_terminate(s->child, SIGTERM);
+}
+
+static void beat(struct session *s);
+
+static void on_beat_timer(uv_timer_t *timer) {
+	beat(timer->data);
+}
+
+static void extend_failed(struct session *s, const struct rw_error *err) {
+	s->last_failure = *err;
+	s->failed_beats++;
+	log_msg(s->failed_beats == 1 ? LOG_WARN : LOG_INFO, "cannot extend the lock '%s': %s; retrying",
+		s->opts->lock, err->message);
+	(void)uv_timer_start(&s->beat_timer, on_beat_timer, s->timing.retry_delay, 0);
+}
+
+static void on_extended(enum lock_result result, const struct lock_holder *holder,
+	const struct rw_error *err, void *data) {
+	struct session *s = data;
+	s->in_flight = false;
+	if (s->phase != PHASE_RUNNING || s->lost) {
+		return;
+	}
+	if (result == LOCK_RESULT_ERROR) {
+		extend_failed(s, err);
+		return;
+	}
+	if (result == LOCK_RESULT_NO) {
+		declare_lost(s, true);
+		return;
+	}
+	if (s->failed_beats > 0) {
+		log_msg(LOG_INFO, "extending the lock '%s' works again", s->opts->lock);
+	}
+	s->failed_beats = 0;
+	s->valid_from_ms = s->sent_ms;
+	arm_guard_timers(s);
+	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
+		delay_until(s->sent_ms + s->opts->heartbeat_ms), 0);
+	if (s->resume_pending) {
+		s->resume_pending = false;
+		child_continue(s->child);
+	}
+}
+
+static void beat(struct session *s) {
+	struct rw_error err = {0};
+	if (s->phase != PHASE_RUNNING || s->lost || s->in_flight) {
+		return;
+	}
+	struct conn *conn = usable_conn(s, s->timing.request_timeout);
+	if (conn == NULL) {
+		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
+		extend_failed(s, &err);
+		return;
+	}
+	s->sent_ms = clock_mono_ms();
+	s->in_flight = true;
+	log_msg(LOG_DEBUG, "extending '%s'", s->opts->lock);
+	if (lock_extend(&s->lock, conn, s->timing.request_timeout, on_extended, s, &err) < 0) {
+		s->in_flight = false;
+		extend_failed(s, &err);
+	}
+}
+
+/* rwith was stopped with the command at the terminal and has just been continued: the lock
+ * may have expired meanwhile, so the command goes on only after a fresh extension. */
+static void on_child_resumed(struct child *child, void *data) {
+	struct session *s = data;
+	if (s->phase != PHASE_RUNNING || s->lost) {
+		child_continue(child);
+		return;
+	}
+	s->resume_pending = true;
+	(void)uv_timer_stop(&s->beat_timer);
+	beat(s);
+}
+
+/* ---- the command's end and the release ---------------------------------------------- */
+
+static void on_released(enum lock_result result, const struct lock_holder *holder,
+	const struct rw_error *err, void *data) {
+	struct session *s = data;
+	if (s->phase != PHASE_RELEASING) {
+		return;
+	}
+	bool expired = clock_mono_ms() >= s->valid_from_ms + s->opts->ttl_ms;
+	if (result == LOCK_RESULT_NO || (result == LOCK_RESULT_ERROR && expired)) {
+		(void)snprintf(s->lost_why, sizeof(s->lost_why), "%s",
+			result == LOCK_RESULT_NO ?
+				"it was gone when the command ended: broken, expired or the server restarted" :
+				"it expired before the command ended, while the server did not answer");
+		finish_lost(s);
+		return;
+	}
+	if (result == LOCK_RESULT_ERROR) {
+		char ttl[32];
+		log_msg(LOG_WARN, "could not release the lock '%s' (%s); it frees itself within %s, "
+			"ignoring", s->opts->lock, err->message,
+			duration_format(s->opts->ttl_ms, ttl, sizeof(ttl)));
+	} else {
+		log_msg(LOG_INFO, "released the lock '%s'", s->opts->lock);
+	}
+	finish(s, NULL);
+}
+
+static void start_release(struct session *s, const struct rw_error *after) {
+	struct rw_error err = {0};
+	if (after != NULL) {
+		s->out->err = *after; /* reported once the release is done */
+	}
+	s->phase = PHASE_RELEASING;
+	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
+	if (conn == NULL || lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
+		on_released(LOCK_RESULT_ERROR, NULL, &err, s);
+	}
+}
+
+static void on_child_exit(struct child *child, int wait_status, void *data) {
+	struct session *s = data;
+	s->out->command_ran = true;
+	s->out->command_status = child_exit_status(wait_status);
+	(void)uv_timer_stop(&s->beat_timer);
+	(void)uv_timer_stop(&s->term_timer);
+	if (!s->lost) {
+		(void)uv_timer_stop(&s->kill_timer);
+		start_release(s, NULL);
+		return;
+	}
+	/* Lost: whatever the command left in its group goes too, by SIGKILL at the latest. */
+	if (!s->kill_sent && child_group_alive(child)) {
+		s->phase = PHASE_DRAINING;
+		return;
+	}
+	finish_lost(s);
+}
+
+static void start_command(struct session *s) {
+	struct rw_error err = {0};
+	(void)uv_timer_stop(&s->wait_timer);
+	s->phase = PHASE_RUNNING;
+	log_msg(LOG_INFO, "acquired the lock '%s' (fence %" PRIu64 ")", s->opts->lock, s->lock.fence);
+	struct child_spec spec = {
+		.argv = s->opts->command,
+		.shell_command = s->opts->shell_command,
+		.lock_name = s->opts->lock,
+		.fence = s->lock.fence,
+		.startup = s->startup,
+		.on_exit = on_child_exit,
+		.on_resumed = on_child_resumed,
+		.data = s,
+	};
+	arm_guard_timers(s);
+	s->child = child_spawn(s->loop, &spec, &err);
+	if (s->child == NULL) {
+		(void)uv_timer_stop(&s->term_timer);
+		(void)uv_timer_stop(&s->kill_timer);
+		start_release(s, &err);
+		return;
+	}
+	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
+		delay_until(s->valid_from_ms + s->opts->heartbeat_ms), 0);
+}
+
+/* ---- signals ------------------------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *handle, int sig) {
+	struct session *s = handle->data;
+	switch (s->phase) {
+	case PHASE_ACQUIRING:
+		if (sig != SIGWINCH) {
+			abort_acquiring(s, sig);
+		}
+		break;
+	case PHASE_RUNNING:
+	case PHASE_DRAINING:
+		log_msg(LOG_DEBUG, "forwarding signal %d to the command", sig);
+		child_forward_signal(s->child, sig);
+		break;
+	default:
+		break; /* releasing or finishing: done within a deadline anyway */
+	}
+}
+
+static void watch_signals(struct session *s) {
+	for (size_t i = 0; i < SIGNAL_COUNT; i++) {
+		int sig = forwarded_signals[i];
+		/* A signal ignored at startup stays ignored (nohup): no handler for it. */
+		if (s->startup->ignored[sig]) {
+			continue;
+		}
+		(void)uv_signal_init(s->loop, &s->signals[i]);
+		s->signals[i].data = s;
+		s->signal_active[i] = uv_signal_start(&s->signals[i], on_signal, sig) == 0;
+		if (!s->signal_active[i]) {
+			close_handle((uv_handle_t *)&s->signals[i]);
+		}
+	}
+}
+
+/* ---- the run ------------------------------------------------------------------------ */
+
+static void init_timer(struct session *s, uv_timer_t *timer) {
+	(void)uv_timer_init(s->loop, timer);
+	timer->data = s;
+}
+
+void session_run(uv_loop_t *loop, const struct rw_options *opts,
+	const struct child_startup *startup, struct session_outcome *ret) {
+	struct session s;
+	struct rw_error err = {0};
+	memset(&s, 0, sizeof(s));
+	memset(ret, 0, sizeof(*ret));
+	s.loop = loop;
+	s.opts = opts;
+	s.startup = startup;
+	s.out = ret;
+	s.started_ms = clock_mono_ms();
+	session_compute_timing(opts->ttl_ms, opts->heartbeat_ms, opts->kill_after_ms, &s.timing);
+	init_timer(&s, &s.wait_timer);
+	init_timer(&s, &s.beat_timer);
+	init_timer(&s, &s.term_timer);
+	init_timer(&s, &s.kill_timer);
+	watch_signals(&s);
+
+	s.waiter = waiter_create(loop, on_retry, &s);
+	if (s.waiter == NULL) {
+		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
+		finish(&s, &err);
+	} else if (lock_init(&s.lock, opts, &err) < 0) {
+		finish(&s, &err);
+	} else {
+		if (!opts->wait_forever && opts->wait_ms > 0) {
+			(void)uv_timer_start(&s.wait_timer, on_wait_expired, opts->wait_ms, 0);
+		}
+		start_acquire(&s);
+	}
+	(void)uv_run(loop, UV_RUN_DEFAULT);
+	if (s.phase != PHASE_DONE) {
+		/* Nothing was left to wake the loop: a bug, but never a hang or a stray child. */
+		error_set(&err, RW_ERROR_INTERNAL, "the event loop ran out of work in phase %d", s.phase);
+		finish(&s, &err);
+		(void)uv_run(loop, UV_RUN_DEFAULT);
+	}
+}
