@@ -166,9 +166,15 @@ static void take_terminal_back(struct child *child) {
 /* Job control: the command stopped at the terminal (Ctrl-Z, or reading it from the
  * background). Stop rwith too, so the shell sees its job stopped; when the shell continues
  * us, the owner decides whether the command may go on. */
-static void mirror_stop(struct child *child) {
+static void mirror_stop(struct child *child, int sig) {
 	take_terminal_back(child);
-	(void)raise(SIGSTOP);
+	/* Stop with the command's own signal, so the shell reports "Stopped" as usual;
+	 * SIGSTOP if rwith does not have the default action for it. */
+	struct sigaction current;
+	if (sigaction(sig, NULL, &current) < 0 || current.sa_handler != SIG_DFL) {
+		sig = SIGSTOP;
+	}
+	(void)raise(sig);
 	if (child->on_resumed != NULL) {
 		child->on_resumed(child, child->data);
 	} else {
@@ -192,7 +198,7 @@ static void reap(struct child *child) {
 	if (WIFSTOPPED(status)) {
 		int sig = WSTOPSIG(status);
 		if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-			mirror_stop(child);
+			mirror_stop(child, sig);
 		}
 		return;
 	}

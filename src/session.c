@@ -89,7 +89,8 @@ static uint64_t clamp_u64(uint64_t value, uint64_t low, uint64_t high) {
 void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kill_after_ms,
 	struct session_timing *ret) {
 	struct session_timing t;
-	t.request_timeout = clamp_u64(heartbeat_ms, 50, 2000);
+	/* Half a heartbeat leaves room for a second attempt before SIGTERM is due. */
+	t.request_timeout = clamp_u64(heartbeat_ms / 2, 50, 2000);
 	t.retry_delay = clamp_u64(heartbeat_ms / 4, 10, 250);
 	t.kill_margin = clamp_u64(ttl_ms / 10, 1, 250);
 	/* SIGTERM must not go out while a healthy heartbeat could still succeed: leave at least
@@ -408,8 +409,12 @@ static void declare_lost(struct session *s, bool server_said) {
 		}
 		(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
 	} else {
+		char since[32];
+		const char *why = s->last_failure.message[0] ? s->last_failure.message :
+			"the server did not answer in time";
 		(void)error_format(s->lost_why, sizeof(s->lost_why),
-			"it could not be extended in time: %s", s->last_failure.message);
+			"it could not be extended for %s: %s",
+			duration_format(now - s->valid_from_ms, since, sizeof(since)), why);
 	}
 	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
 		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
