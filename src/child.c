@@ -27,11 +27,17 @@ struct child {
 	void *data;
 };
 
+const int child_touched_signals[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGPIPE,
+};
+const int child_touched_signal_count = (int)RW_ARRAY_SIZE(child_touched_signals);
+
 void child_capture_startup(struct child_startup *ret) {
 	memset(ret, 0, sizeof(*ret));
-	for (int sig = 1; sig < CHILD_MAX_SIGNAL; sig++) {
+	for (int i = 0; i < child_touched_signal_count; i++) {
+		int sig = child_touched_signals[i];
 		struct sigaction current;
-		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &current) == 0) {
+		if (sigaction(sig, NULL, &current) == 0) {
 			ret->ignored[sig] = current.sa_handler == SIG_IGN;
 		}
 	}
@@ -131,10 +137,9 @@ static RW_NORETURN void command_main(const struct child_spec *spec, pid_t group,
 		/* SIGTTOU is blocked, so a background group may take the terminal. */
 		(void)tcsetpgrp(tty_fd, group);
 	}
-	for (int sig = 1; sig < CHILD_MAX_SIGNAL; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP) {
-			(void)signal(sig, spec->startup->ignored[sig] ? SIG_IGN : SIG_DFL);
-		}
+	for (int i = 0; i < child_touched_signal_count; i++) {
+		int sig = child_touched_signals[i];
+		(void)signal(sig, spec->startup->ignored[sig] ? SIG_IGN : SIG_DFL);
 	}
 	environ = env;
 	(void)sigprocmask(SIG_SETMASK, &spec->startup->mask, NULL);

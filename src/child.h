@@ -23,11 +23,16 @@
 
 #define CHILD_MAX_SIGNAL 65
 
-/* Signal state rwith found at startup, to hand on to the command unchanged. */
+/* Signal state rwith found at startup, to hand on to the command unchanged. Only the
+ * signals rwith itself handles or ignores (child_touched_signals) can differ from it. */
 struct child_startup {
 	bool ignored[CHILD_MAX_SIGNAL]; /* SIG_IGN at startup: stays ignored for the command */
 	sigset_t mask;                  /* the blocked set rwith inherited */
 };
+
+/* Every signal whose disposition rwith changes: the forwarded ones, SIGCHLD, SIGPIPE. */
+extern const int child_touched_signals[];
+extern const int child_touched_signal_count;
 
 /* Reads the current dispositions and mask. Call before installing any handler. */
 void child_capture_startup(struct child_startup *ret);

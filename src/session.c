@@ -34,6 +34,7 @@ enum phase {
 	PHASE_DONE,
 };
 
+/* A subset of child_touched_signals (child.c), which resets them for the command. */
 static const int forwarded_signals[] = {
 	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
 };

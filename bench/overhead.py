@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Per-run overhead of `rwith L -- true` against `flock FILE true`, in the same run.
+
+Starts its own redis-server on a free loopback port (stopped by PID at the end), runs both
+commands alternately RUNS times each, and prints medians, p90s, the ratio of medians, and
+the peak RSS of one rwith run. Usage: bench/overhead.py [RWITH] [RUNS]"""
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(workdir):
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise SystemExit("bench: redis-server did not start")
+
+
+def timed(argv, env):
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000
+
+
+def summary(samples):
+    samples = sorted(samples)
+    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
+
+
+def main():
+    rwith = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/rwith")
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    flock = shutil.which("flock")
+    workdir = tempfile.mkdtemp(prefix="rwith-bench-")
+    proc, port = start_redis(workdir)
+    try:
+        env = dict(os.environ, RWITH_REDIS_URL=f"redis://127.0.0.1:{port}")
+        lockfile = os.path.join(workdir, "L")
+        rwith_cmd = [rwith, "bench-overhead", "--", "true"]
+        flock_cmd = [flock, lockfile, "true"]
+        for _ in range(20):  # warm up caches and the server's script cache
+            timed(rwith_cmd, env)
+            timed(flock_cmd, env)
+        rw, fl = [], []
+        for _ in range(runs):
+            rw.append(timed(rwith_cmd, env))
+            fl.append(timed(flock_cmd, env))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss = subprocess.run(["/usr/bin/time", "-f", "%M", *rwith_cmd], env=env,
+                             capture_output=True, text=True).stderr.strip().splitlines()[-1]
+        rw_med, rw_p90 = summary(rw)
+        fl_med, fl_p90 = summary(fl)
+        print(f"runs: {runs} each, alternating; redis-server on loopback")
+        print(f"flock FILE true : median {fl_med:.2f} ms  p90 {fl_p90:.2f} ms")
+        print(f"rwith L -- true : median {rw_med:.2f} ms  p90 {rw_p90:.2f} ms")
+        print(f"ratio of medians: {rw_med / fl_med:.2f}x (target <= 1.5x)")
+        print(f"rwith peak RSS  : {int(rss) / 1024:.1f} MB" if rss.isdigit() else
+              f"rwith peak RSS  : unknown ({before})")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
