@@ -70,6 +70,7 @@ struct session {
 	unsigned reconnects;
 	struct rw_error last_failure;
 
+	uint64_t command_end_ms;
 	bool lost;
 	bool kill_sent;
 	bool resume_pending;
@@ -94,9 +95,11 @@ void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kil
 	t.request_timeout = clamp_u64(heartbeat_ms / 2, 50, 2000);
 	t.retry_delay = clamp_u64(heartbeat_ms / 4, 10, 250);
 	t.kill_margin = clamp_u64(ttl_ms / 10, 1, 250);
-	/* SIGTERM must not go out while a healthy heartbeat could still succeed: leave at least
-	 * half of the time after the first heartbeat for it. */
-	uint64_t cap = (ttl_ms - heartbeat_ms) / 2;
+	/* SIGTERM goes kill_after before SIGKILL, which goes kill_margin before the deadline.
+	 * It must not go out while a healthy heartbeat could still succeed: at least half of
+	 * the time between the first heartbeat and SIGKILL is left for that. */
+	uint64_t cap = ttl_ms > heartbeat_ms + t.kill_margin ?
+		(ttl_ms - heartbeat_ms - t.kill_margin) / 2 : 0;
 	t.kill_after = kill_after_ms < cap ? kill_after_ms : cap;
 	*ret = t;
 }
@@ -107,12 +110,10 @@ static uint64_t delay_until(uint64_t when_ms) {
 }
 
 static void format_holder(const struct lock_holder *holder, char *buf, size_t size) {
-	char held[32];
 	uint64_t held_ms = holder->server_now_ms > holder->since_ms ?
 		holder->server_now_ms - holder->since_ms : 0;
-	held_ms -= held_ms % 1000;
-	(void)snprintf(buf, size, "held by %s:%ld (task '%s') for %s", holder->host, holder->pid,
-		holder->task, duration_format(held_ms, held, sizeof(held)));
+	(void)error_format(buf, size, "held by %s:%ld (task '%s') for %" PRIu64 "s", holder->host,
+		holder->pid, holder->task, held_ms / 1000);
 }
 
 /* ---- finishing ---------------------------------------------------------------------- */
@@ -383,12 +384,8 @@ static void on_kill_timer(uv_timer_t *timer) {
 
 /* (Re)arms SIGTERM and SIGKILL for the case that no further extension succeeds. */
 static void arm_guard_timers(struct session *s) {
-	uint64_t deadline = s->valid_from_ms + s->opts->ttl_ms;
-	uint64_t kill_at = deadline - s->timing.kill_margin;
-	uint64_t term_at = deadline - s->timing.kill_after;
-	if (term_at > kill_at) {
-		term_at = kill_at;
-	}
+	uint64_t kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
+	uint64_t term_at = kill_at - s->timing.kill_after;
 	(void)uv_timer_start(&s->term_timer, on_term_timer, delay_until(term_at), 0);
 	(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
 }
@@ -506,7 +503,9 @@ static void on_released(enum lock_result result, const struct lock_holder *holde
 	if (s->phase != PHASE_RELEASING) {
 		return;
 	}
-	bool expired = clock_mono_ms() >= s->valid_from_ms + s->opts->ttl_ms;
+	/* Whether the lock outlived the command is judged at the command's end, not at the
+	 * end of a slow release. */
+	bool expired = s->command_end_ms >= s->valid_from_ms + s->opts->ttl_ms;
 	if (result == LOCK_RESULT_NO || (result == LOCK_RESULT_ERROR && expired)) {
 		(void)snprintf(s->lost_why, sizeof(s->lost_why), "%s",
 			result == LOCK_RESULT_NO ?
@@ -542,6 +541,7 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	struct session *s = data;
 	s->out->command_ran = true;
 	s->out->command_status = child_exit_status(wait_status);
+	s->command_end_ms = clock_mono_ms();
 	(void)uv_timer_stop(&s->beat_timer);
 	(void)uv_timer_stop(&s->term_timer);
 	if (!s->lost) {
