@@ -71,10 +71,11 @@ int options_parse_uint(const char *text, unsigned long min, unsigned long max,
 		if (*p < '0' || *p > '9') {
 			return -1;
 		}
-		if (value > (max - (unsigned long)(*p - '0')) / 10) {
+		unsigned long digit = (unsigned long)(*p - '0');
+		if (digit > max || value > (max - digit) / 10) {
 			return -1;
 		}
-		value = value * 10 + (unsigned long)(*p - '0');
+		value = value * 10 + digit;
 	}
 	if (value < min) {
 		return -1;
@@ -132,6 +133,17 @@ static int option_error(int c, char **argv, struct rw_error *err) {
 	const char *arg = argv[optind - 1];
 	if (c == ':') {
 		return error_set(err, RW_ERROR_USAGE, "option '%s' needs a value", arg);
+	}
+	if (strncmp(arg, "--", 2) == 0) {
+		/* getopt reports "--nonblock=yes" like an unknown option; say what is wrong. */
+		const char *equals = strchr(arg, '=');
+		for (const struct option *o = long_options; equals && o->name; o++) {
+			if (strlen(o->name) == (size_t)(equals - arg - 2) &&
+				strncmp(o->name, arg + 2, (size_t)(equals - arg - 2)) == 0) {
+				return error_set(err, RW_ERROR_USAGE, "option '--%s' takes no value", o->name);
+			}
+		}
+		return error_set(err, RW_ERROR_USAGE, "unknown option '%s'", arg);
 	}
 	if (optopt != 0 && optopt < 256) {
 		return error_set(err, RW_ERROR_USAGE, "unknown option '-%c'", optopt);

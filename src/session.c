@@ -91,10 +91,15 @@ static uint64_t clamp_u64(uint64_t value, uint64_t low, uint64_t high) {
 void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kill_after_ms,
 	struct session_timing *ret) {
 	struct session_timing t;
+	t.kill_margin = clamp_u64(ttl_ms / 10, 1, 250);
+	/* A heartbeat later than halfway to SIGKILL would let a healthy lock look lost: it is
+	 * brought forward, whatever --heartbeat says (which only has to be below the TTL). */
+	uint64_t latest = (ttl_ms - t.kill_margin) / 2;
+	t.heartbeat = heartbeat_ms < latest ? heartbeat_ms : latest;
+	heartbeat_ms = t.heartbeat;
 	/* Half a heartbeat leaves room for a second attempt before SIGTERM is due. */
 	t.request_timeout = clamp_u64(heartbeat_ms / 2, 50, 2000);
 	t.retry_delay = clamp_u64(heartbeat_ms / 4, 10, 250);
-	t.kill_margin = clamp_u64(ttl_ms / 10, 1, 250);
 	/* SIGTERM goes kill_after before SIGKILL, which goes kill_margin before the deadline.
 	 * It must not go out while a healthy heartbeat could still succeed: at least half of
 	 * the time between the first heartbeat and SIGKILL is left for that. */
@@ -455,7 +460,7 @@ static void on_extended(enum lock_result result, const struct lock_holder *holde
 	s->valid_from_ms = s->sent_ms;
 	arm_guard_timers(s);
 	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
-		delay_until(s->sent_ms + s->opts->heartbeat_ms), 0);
+		delay_until(s->sent_ms + s->timing.heartbeat), 0);
 	if (s->resume_pending) {
 		s->resume_pending = false;
 		child_continue(s->child);
@@ -581,7 +586,7 @@ static void start_command(struct session *s) {
 		return;
 	}
 	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
-		delay_until(s->valid_from_ms + s->opts->heartbeat_ms), 0);
+		delay_until(s->valid_from_ms + s->timing.heartbeat), 0);
 }
 
 /* ---- signals ------------------------------------------------------------------------ */

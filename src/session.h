@@ -26,6 +26,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts,
 
 /* The timing rules, exposed for the unit tests. All in ms. */
 struct session_timing {
+	uint64_t heartbeat;       /* effective --heartbeat */
 	uint64_t request_timeout; /* per extend request */
 	uint64_t retry_delay;     /* after a failed extend */
 	uint64_t kill_after;      /* effective --kill-after */

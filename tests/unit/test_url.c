@@ -45,25 +45,25 @@ Test(url, parses_valid_urls) {
 			"redis://host:6379", "host:6379"},
 		{"redis://host:6380", ENDPOINT_TCP, false, "host", 6380, "", "", "", false, 0,
 			"redis://host:6380", "host:6380"},
-		{"redis://127.0.0.1:6379", ENDPOINT_TCP, false, "127.0.0.1", 6379, "", "", "", false, 0,
-			"redis://127.0.0.1:6379", "127.0.0.1:6379"},
+		{"redis://127.0.0.1:6379", ENDPOINT_TCP, false, "127.0.0.1", 6379, "", "", "",
+			false, 0, "redis://127.0.0.1:6379", "127.0.0.1:6379"},
 		{"redis://host/", ENDPOINT_TCP, false, "host", 6379, "", "", "", false, 0,
 			"redis://host:6379", "host:6379"},
 		{"redis://host/0", ENDPOINT_TCP, false, "host", 6379, "", "", "", false, 0,
 			"redis://host:6379", "host:6379"},
-		{"redis://user:pass@host:7000/3", ENDPOINT_TCP, false, "host", 7000, "", "user", "pass",
-			true, 3, "redis://user:***@host:7000/3", "host:7000"},
-		{"redis://:" SECRET "@host", ENDPOINT_TCP, false, "host", 6379, "", "", SECRET, true, 0,
-			"redis://:***@host:6379", "host:6379"},
+		{"redis://user:pass@host:7000/3", ENDPOINT_TCP, false, "host", 7000, "", "user",
+			"pass", true, 3, "redis://user:***@host:7000/3", "host:7000"},
+		{"redis://:" SECRET "@host", ENDPOINT_TCP, false, "host", 6379, "", "", SECRET,
+			true, 0, "redis://:***@host:6379", "host:6379"},
 		{"redis://user@host", ENDPOINT_TCP, false, "host", 6379, "", "user", "", false, 0,
 			"redis://user@host:6379", "host:6379"},
 		{"redis://:@host", ENDPOINT_TCP, false, "host", 6379, "", "", "", true, 0,
 			"redis://:***@host:6379", "host:6379"},
-		{"redis://us%40er:p%40ss%3a%2F@host", ENDPOINT_TCP, false, "host", 6379, "", "us@er",
-			"p@ss:/", true, 0, NULL, "host:6379"},
+		{"redis://us%40er:p%40ss%3a%2F@host", ENDPOINT_TCP, false, "host", 6379, "",
+			"us@er", "p@ss:/", true, 0, NULL, "host:6379"},
 		/* An unescaped '@' or '/' in the password: the last '@' ends the user info. */
-		{"redis://:p@ss@host:6380", ENDPOINT_TCP, false, "host", 6380, "", "", "p@ss", true, 0,
-			"redis://:***@host:6380", "host:6380"},
+		{"redis://:p@ss@host:6380", ENDPOINT_TCP, false, "host", 6380, "", "", "p@ss", true,
+			0, "redis://:***@host:6380", "host:6380"},
 		{"redis://u:pa/ss@host:6380/2", ENDPOINT_TCP, false, "host", 6380, "", "u", "pa/ss",
 			true, 2, "redis://u:***@host:6380/2", "host:6380"},
 		{"redis://u:a:b@host", ENDPOINT_TCP, false, "host", 6379, "", "u", "a:b", true, 0,
@@ -82,16 +82,16 @@ Test(url, parses_valid_urls) {
 			"redis://host:6379", "host:6379"},
 		{"rediss://host:6380", ENDPOINT_TCP, true, "host", 6380, "", "", "", false, 0,
 			"rediss://host:6380", "host:6380"},
-		{"rediss://u:" SECRET "@host", ENDPOINT_TCP, true, "host", 6379, "", "u", SECRET, true,
-			0, "rediss://u:***@host:6379", "host:6379"},
+		{"rediss://u:" SECRET "@host", ENDPOINT_TCP, true, "host", 6379, "", "u", SECRET,
+			true, 0, "rediss://u:***@host:6379", "host:6379"},
 		{"unix:///tmp/r.sock", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "", "", false, 0,
 			"unix:///tmp/r.sock", "/tmp/r.sock"},
-		{"unix:///tmp/r.sock?db=2", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "", "", false, 2,
-			"unix:///tmp/r.sock?db=2", "/tmp/r.sock"},
-		{"unix://:pw@/tmp/r.sock", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "", "pw", true, 0,
-			"unix://:***@/tmp/r.sock", "/tmp/r.sock"},
-		{"unix://u:" SECRET "@/tmp/r.sock?db=1", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "u",
-			SECRET, true, 1, "unix://u:***@/tmp/r.sock?db=1", "/tmp/r.sock"},
+		{"unix:///tmp/r.sock?db=2", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "", "",
+			false, 2, "unix:///tmp/r.sock?db=2", "/tmp/r.sock"},
+		{"unix://:pw@/tmp/r.sock", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock", "", "pw",
+			true, 0, "unix://:***@/tmp/r.sock", "/tmp/r.sock"},
+		{"unix://u:" SECRET "@/tmp/r.sock?db=1", ENDPOINT_UNIX, false, "", 0, "/tmp/r.sock",
+			"u", SECRET, true, 1, "unix://u:***@/tmp/r.sock?db=1", "/tmp/r.sock"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct good_case *c = &cases[i];
@@ -123,11 +123,11 @@ Test(url, parses_valid_urls) {
 			cr_expect_str_eq(masked, c->masked, "url_format_masked for %s", c->text);
 		}
 		if (c->password[0] != '\0') {
-			cr_expect_null(strstr(masked, c->password), "%s: masked form '%s' shows the password",
-				c->text, masked);
+			cr_expect_null(strstr(masked, c->password),
+				"%s: masked form '%s' shows the password", c->text, masked);
 		}
-		cr_expect_eq(strstr(masked, "***") != NULL, c->has_password, "%s: masked '%s'", c->text,
-			masked);
+		cr_expect_eq(strstr(masked, "***") != NULL, c->has_password, "%s: masked '%s'",
+			c->text, masked);
 		url_format_address(&ep, address, sizeof(address));
 		cr_expect_str_eq(address, c->address, "url_format_address for %s", c->text);
 	}
@@ -198,10 +198,11 @@ Test(url, rejects_bad_urls_without_leaking_the_password) {
 		fill_sentinel(&ep);
 		int rc = url_parse(cases[i], &ep, &err);
 		cr_expect_eq(rc, -1, "url_parse(\"%s\") = %d, want -1", cases[i], rc);
-		cr_expect_eq(err.kind, RW_ERROR_USAGE, "url_parse(\"%s\"): kind %d", cases[i], err.kind);
+		cr_expect_eq(
+			err.kind, RW_ERROR_USAGE, "url_parse(\"%s\"): kind %d", cases[i], err.kind);
 		cr_expect_neq(err.message[0], '\0', "url_parse(\"%s\"): empty message", cases[i]);
-		cr_expect_null(strstr(err.message, SECRET), "url_parse(\"%s\") leaks the password: %s",
-			cases[i], err.message);
+		cr_expect_null(strstr(err.message, SECRET),
+			"url_parse(\"%s\") leaks the password: %s", cases[i], err.message);
 		cr_expect(is_sentinel(&ep), "url_parse(\"%s\") wrote *ret on failure", cases[i]);
 	}
 }
