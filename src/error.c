@@ -6,6 +6,9 @@
 #include <string.h>
 
 static void error_vset(struct rw_error *err, enum rw_error_kind kind, const char *fmt,
+	va_list ap) RW_PRINTF(3, 0);
+
+static void error_vset(struct rw_error *err, enum rw_error_kind kind, const char *fmt,
 	va_list ap) {
 	err->kind = kind;
 	err->signal = 0;
