@@ -187,29 +187,32 @@ static void mirror_stop(struct child *child, int sig) {
 	}
 }
 
+/* Reaps every child that changed state: the guard, the command, and orphans of the
+ * command's tree, which are ours because rwith is a child subreaper (see child_spawn). */
 static void reap(struct child *child) {
 	int status;
-	if (child->guard_pid > 0 && waitpid(child->guard_pid, &status, WNOHANG) == child->guard_pid) {
-		child->guard_pid = 0;
-	}
-	if (child->command_pid <= 0) {
-		return;
-	}
 	int flags = WNOHANG | (child->tty_fd >= 0 ? WUNTRACED : 0);
-	pid_t pid = waitpid(child->command_pid, &status, flags);
-	if (pid != child->command_pid) {
-		return;
-	}
-	if (WIFSTOPPED(status)) {
-		int sig = WSTOPSIG(status);
-		if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-			mirror_stop(child, sig);
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, flags)) > 0) {
+		if (pid == child->guard_pid) {
+			child->guard_pid = WIFSTOPPED(status) ? pid : 0;
+			continue;
 		}
-		return;
+		if (pid != child->command_pid) {
+			continue; /* an orphan: reaped so it no longer counts as alive */
+		}
+		if (WIFSTOPPED(status)) {
+			int sig = WSTOPSIG(status);
+			if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+				mirror_stop(child, sig);
+			}
+			continue;
+		}
+		child->command_pid = 0;
+		take_terminal_back(child);
+		child->on_exit(child, status, child->data);
+		return; /* the owner may have destroyed child */
 	}
-	child->command_pid = 0;
-	take_terminal_back(child);
-	child->on_exit(child, status, child->data);
 }
 
 static void on_sigchld(uv_signal_t *handle, int signum) {
@@ -325,6 +328,10 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	child->on_resumed = spec->on_resumed;
 	child->data = spec->data;
 	child->tty_fd = find_foreground_tty();
+	/* Orphans of the command's tree come to us rather than to init, so we reap them: a
+	 * zombie would otherwise count as a live member of the group after a lost lock, in
+	 * containers whose init does not reap. Linux-only, and harmless if it fails. */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	(void)uv_signal_init(loop, &child->sigchld);
 	child->sigchld.data = child;
 	/* Watch SIGCHLD before forking, so that an exit at once is not missed. */

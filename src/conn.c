@@ -115,21 +115,19 @@ static void fail_from_context(struct conn *conn, const redisAsyncContext *ac, co
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata) {
 	struct conn_request *req = privdata;
 	const redisReply *reply = reply_ptr;
+	if (req->cb != NULL) {
+		struct conn *conn = req->conn;
+		if (reply == NULL) {
+			/* hiredis is freeing the context: the connection is gone. This reports
+			 * req too; it stays allocated because hiredis still holds it. */
+			fail_from_context(conn, ac, "lost the connection to");
+		} else {
+			unlink_request(conn, req);
+			arm_deadline(conn);
+			report(req, reply, NULL);
+		}
+	}
 	req->held_by_hiredis = false;
-	if (req->cb == NULL) {
-		request_release(req);
-		return;
-	}
-	struct conn *conn = req->conn;
-	if (reply == NULL) {
-		/* hiredis is freeing the context: the connection is gone. */
-		fail_from_context(conn, ac, "lost the connection to");
-		request_release(req);
-		return;
-	}
-	unlink_request(conn, req);
-	arm_deadline(conn);
-	report(req, reply, NULL);
 	request_release(req);
 }
 

@@ -24,6 +24,7 @@
 #define RELEASE_TIMEOUT_MS 2000u
 #define ABORT_TIMEOUT_MS 1000u   /* the best-effort release of an interrupted waiter */
 #define PROGRESS_INTERVAL_MS 30000u
+#define DRAIN_CHECK_MS 10u
 
 enum phase {
 	PHASE_ACQUIRING, /* connecting, acquiring, waiting */
@@ -542,6 +543,15 @@ static void start_release(struct session *s, const struct rw_error *after) {
 	}
 }
 
+/* Draining: the command's leftovers may end by themselves after SIGTERM; check often, so
+ * that rwith exits soon after the last one rather than at SIGKILL time. */
+static void on_drain_check(uv_timer_t *timer) {
+	struct session *s = timer->data;
+	if (s->phase == PHASE_DRAINING && !child_group_alive(s->child)) {
+		finish_lost(s);
+	}
+}
+
 static void on_child_exit(struct child *child, int wait_status, void *data) {
 	struct session *s = data;
 	s->out->command_ran = true;
@@ -557,6 +567,7 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	/* Lost: whatever the command left in its group goes too, by SIGKILL at the latest. */
 	if (!s->kill_sent && child_group_alive(child)) {
 		s->phase = PHASE_DRAINING;
+		(void)uv_timer_start(&s->beat_timer, on_drain_check, DRAIN_CHECK_MS, DRAIN_CHECK_MS);
 		return;
 	}
 	finish_lost(s);

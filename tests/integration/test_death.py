@@ -1,0 +1,81 @@
+"""rwith's own death: when rwith is SIGKILLed, the command and everything in its process
+group die at once, and the lock frees itself within one TTL."""
+
+import signal
+import time
+
+import harness
+from harness import Scope
+
+PROMPT_S = 3  # "at once", with room for a loaded machine
+
+
+def check_frees_within(sc, url, lock, since, ttl_s):
+    """Probes with rwith -n until the lock is free. The lock may be held until `since` +
+    ttl_s; a probe that *started* later than that (plus a little for the server's script)
+    and still found it held proves it was kept too long."""
+    slack = 0.25
+    while True:
+        started = time.monotonic()
+        res = sc.try_lock(url, lock)
+        if res.status == 0:
+            return
+        if res.status != 1:
+            raise AssertionError("rwith -n failed\n" + res.describe())
+        late = started - since
+        if late > ttl_s + slack:
+            raise AssertionError(f"the lock was still held {late:.2f} s after the moment it "
+                                 f"could be held until at most {ttl_s:g} s later (its TTL)")
+        time.sleep(0.02)
+
+
+def test_sigkill_kills_command_and_children():
+    with Scope("death-kill") as sc:
+        srv = sc.redis()
+        lock = sc.lock("k")
+        pidfile = sc.path("pids")
+        p = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "sh", "-c",
+                      harness.sh_pids_command(pidfile)])
+        pids = harness.read_pids(pidfile)
+        sc.try_lock(srv.url(), lock).expect(1, "the lock is held while the command runs")
+        killed_at = time.monotonic()
+        p.signal(signal.SIGKILL)
+        harness.wait_dead(pids, PROMPT_S, "the command, its `sleep 100 &` child and its "
+                          "foreground child to die after rwith's SIGKILL")
+        # One TTL (2 s) after the last extension, which was before the kill.
+        check_frees_within(sc, srv.url(), lock, killed_at, 2)
+
+
+def test_sigkill_of_direct_command():
+    """The command rwith exec'd itself (no shell in between) dies too."""
+    with Scope("death-direct") as sc:
+        srv = sc.redis()
+        ready = sc.path("ready")
+        p = sc.start(["-r", srv.url(), "-t", "2s", sc.lock("d"), "--", "sh", "-c",
+                      harness.sh_ready_then_sleep(ready)])
+        pid = int(harness.wait_for_file(ready))
+        p.signal(signal.SIGKILL)
+        harness.wait_dead([pid], PROMPT_S, "the command to die after rwith's SIGKILL")
+
+
+def test_sigkill_while_waiting_leaves_nothing_behind():
+    with Scope("death-waiter") as sc:
+        srv = sc.redis()
+        lock = sc.lock("w")
+        ready = sc.path("ready")
+        holder = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "sh", "-c",
+                           harness.sh_ready_then_sleep(ready)])
+        harness.wait_for_file(ready)
+        waiter = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "true"])
+        time.sleep(0.5)
+        assert waiter.running(), f"the waiter did not wait:\n{waiter.wait().describe()}"
+        waiter.signal(signal.SIGKILL)
+        waiter.wait()
+        holder.signal(signal.SIGTERM)
+        holder.wait(timeout=30).expect(143)
+        # Whatever the killed waiter left behind may delay the others by one TTL at most.
+        check_frees_within(sc, srv.url(), lock, time.monotonic(), 2)
+
+
+if __name__ == "__main__":
+    harness.main(globals())

@@ -1,0 +1,200 @@
+"""The server cannot be used (69, fast, one 'rwith: ' line, no crash, the command not run):
+unreachable, garbage, hang-ups, silence, refused AUTH, a wrong database. And the ways to
+reach a server that work: passwords, database numbers, unix sockets, URL precedence."""
+
+import os
+import time
+
+import harness
+from harness import EX_SERVER, Scope
+
+PASSWORD = "s3cr3t-Pw-71"
+WRONG = "wr0ng-Pw-93"
+
+
+def expect_unusable(sc, url, lock="srv", within=10.0, extra=(), env=None, why=""):
+    ran = sc.path(f"ran-{sc.counter + 1}")
+    args = ([] if url is None else ["-r", url]) + list(extra)
+    res = sc.run(args + [sc.lock(lock), "--", "touch", ran], env=env, timeout=60)
+    res.expect(EX_SERVER, why or f"server {url} cannot be used").expect_diagnostic()
+    assert not os.path.exists(ran), "the command ran although the server was unusable"
+    assert res.elapsed < within, (f"rwith took {res.elapsed:.2f} s to give up (want < "
+                                  f"{within:g} s)\n{res.describe()}")
+    return res
+
+
+def test_unreachable_port():
+    with Scope("srv-unreachable") as sc:
+        expect_unusable(sc, f"redis://127.0.0.1:{harness.closed_port()}", within=3.0)
+
+
+def test_unix_socket_missing():
+    with Scope("srv-unix-missing") as sc:
+        expect_unusable(sc, f"unix://{sc.path('no-such.sock')}", within=3.0)
+
+
+def fake_case(behaviour, within=10.0):
+    with Scope("srv-fake-" + behaviour) as sc:
+        fake = sc.fake(behaviour)
+        expect_unusable(sc, fake.url, within=within, why=f"a server that answers '{behaviour}'")
+        assert fake.connections >= 1, "rwith never connected to the fake server"
+
+
+def test_garbage_answers():
+    fake_case("garbage")
+
+
+def test_hangs_up():
+    fake_case("hangup")
+
+
+def test_never_answers():
+    fake_case("silent", within=15.0)
+
+
+def test_wrong_reply_types():
+    fake_case("ok")
+
+
+def test_absurd_bulk_length():
+    fake_case("huge", within=15.0)
+
+
+def test_partial_reply_then_hangup():
+    fake_case("partial")
+
+
+def test_paused_server_before_start():
+    with Scope("srv-paused") as sc:
+        srv = sc.redis()
+        srv.pause()
+        try:
+            expect_unusable(sc, srv.url(), within=15.0, why="a SIGSTOPped server")
+        finally:
+            srv.resume()
+
+
+def test_password_right():
+    with Scope("srv-pw-right") as sc:
+        srv = sc.redis(password=PASSWORD)
+        sc.run(["-r", f"redis://:{PASSWORD}@127.0.0.1:{srv.port}", sc.lock("a"), "--",
+                "true"]).expect(0, "the right password")
+        sc.run(["-r", f"redis://default:{PASSWORD}@127.0.0.1:{srv.port}", sc.lock("a"), "--",
+                "true"]).expect(0, "the right password with user 'default'")
+        res = sc.run([sc.lock("a"), "--", "true"],
+                     env={"RWITH_REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:{srv.port}"})
+        res.expect(0, "the right password in $RWITH_REDIS_URL")
+
+
+def assert_no_password(res, *secrets):
+    for secret in secrets:
+        assert secret not in res.stderr and secret not in res.out, (
+            f"the password {secret!r} appears in rwith's output\n{res.describe()}")
+
+
+def test_password_wrong():
+    with Scope("srv-pw-wrong") as sc:
+        srv = sc.redis(password=PASSWORD)
+        res = expect_unusable(sc, f"redis://:{WRONG}@127.0.0.1:{srv.port}", why="wrong password")
+        assert_no_password(res, WRONG, PASSWORD)
+        res = expect_unusable(sc, f"redis://someone:{WRONG}@127.0.0.1:{srv.port}",
+                              why="wrong user and password")
+        assert_no_password(res, WRONG, PASSWORD)
+
+
+def test_password_missing():
+    with Scope("srv-pw-missing") as sc:
+        srv = sc.redis(password=PASSWORD)
+        expect_unusable(sc, f"redis://127.0.0.1:{srv.port}", why="no password given")
+
+
+def test_password_never_printed():
+    """Not with -vv, not from the environment, not on success, not in usage errors."""
+    with Scope("srv-pw-hidden") as sc:
+        srv = sc.redis(password=PASSWORD)
+        wrong_url = f"redis://:{WRONG}@127.0.0.1:{srv.port}"
+        res = expect_unusable(sc, wrong_url, extra=["-vv"], why="wrong password, -vv")
+        assert_no_password(res, WRONG)
+        res = expect_unusable(sc, None, env={"RWITH_REDIS_URL": wrong_url},
+                              why="wrong password from $RWITH_REDIS_URL")
+        assert_no_password(res, WRONG)
+        res = sc.run(["-vv", "-r", f"redis://:{PASSWORD}@127.0.0.1:{srv.port}",
+                      sc.lock("ok"), "--", "true"]).expect(0)
+        assert_no_password(res, PASSWORD)
+        # A malformed URL is a usage error; its password must not be echoed either.
+        res = sc.run(["-r", f"redis://:{WRONG}@127.0.0.1:notaport", sc.lock("u"), "--", "true"])
+        res.expect(64)
+        assert_no_password(res, WRONG)
+        # A server that cannot be reached: the URL in the message is masked too.
+        res = expect_unusable(sc, f"redis://:{WRONG}@127.0.0.1:{harness.closed_port()}",
+                              extra=["-vv"], within=3.0)
+        assert_no_password(res, WRONG)
+
+
+def test_wrong_database():
+    with Scope("srv-db-wrong") as sc:
+        srv = sc.redis()
+        expect_unusable(sc, srv.url(db=99), why="database 99 of 16")
+
+
+def test_database_number_selects():
+    with Scope("srv-db") as sc:
+        srv = sc.redis(unixsocket=True)
+        for url, db in ((srv.url(db=3), 3), (srv.unix_url(db=2), 2)):
+            lock = sc.lock(f"db{db}")
+            ready = sc.path(f"ready{db}")
+            p = sc.start(["-r", url, lock, "--", "sh", "-c",
+                          harness.sh_ready_then_sleep(ready)])
+            harness.wait_for_file(ready)
+            assert srv.lock_keys(lock, db=db), f"no keys of the lock in database {db} ({url})"
+            assert not srv.lock_keys(lock, db=0), f"keys of the lock in database 0 ({url})"
+            p.signal(15)
+            p.wait().expect(143)
+
+
+def test_unix_socket():
+    with Scope("srv-unix") as sc:
+        srv = sc.redis(unixsocket=True)
+        lock = sc.lock("u")
+        res = sc.run(["-r", srv.unix_url(), lock, "--", "sh", "-c", 'echo "$RWITH_LOCK"'])
+        res.expect(0)
+        assert res.out == lock + "\n"
+        # The same lock over TCP and over the socket is one lock.
+        ready = sc.path("ready")
+        p = sc.start(["-r", srv.unix_url(), lock, "--", "sh", "-c",
+                      harness.sh_ready_then_sleep(ready)])
+        harness.wait_for_file(ready)
+        sc.try_lock(srv.url(), lock).expect(1, "held through the unix socket")
+        p.signal(15)
+        p.wait().expect(143)
+
+
+def test_url_precedence():
+    """-r beats $RWITH_REDIS_URL beats $REDIS_URL. "bad" is a closed port (69)."""
+    with Scope("srv-precedence") as sc:
+        srv = sc.redis()
+        good, bad = srv.url(), f"redis://127.0.0.1:{harness.closed_port()}"
+        cases = [
+            ("$REDIS_URL alone", [], {"REDIS_URL": good}, 0),
+            ("$RWITH_REDIS_URL alone", [], {"RWITH_REDIS_URL": good}, 0),
+            ("$RWITH_REDIS_URL beats $REDIS_URL (good)", [],
+             {"RWITH_REDIS_URL": good, "REDIS_URL": bad}, 0),
+            ("$RWITH_REDIS_URL beats $REDIS_URL (bad)", [],
+             {"RWITH_REDIS_URL": bad, "REDIS_URL": good}, EX_SERVER),
+            ("-r beats both (good)", ["-r", good],
+             {"RWITH_REDIS_URL": bad, "REDIS_URL": bad}, 0),
+            ("-r beats both (bad)", ["-r", bad],
+             {"RWITH_REDIS_URL": good, "REDIS_URL": good}, EX_SERVER),
+            ("--redis beats both", ["--redis", good],
+             {"RWITH_REDIS_URL": bad, "REDIS_URL": bad}, 0),
+        ]
+        failures = []
+        for why, args, env, want in cases:
+            res = sc.run(args + [sc.lock("p"), "--", "true"], env=env)
+            if res.status != want:
+                failures.append(f"{why}: want {want}\n{res.describe()}")
+        assert not failures, "\n\n".join(failures)
+
+
+if __name__ == "__main__":
+    harness.main(globals())
