@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 
-RWITH = os.environ.get("RWITH", "/work/main/build/rwith")
+RWITH = os.environ.get("RWITH") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "build", "rwith")
 
 # The exit statuses of CONTRACT.md.
 EX_CONFLICT = 1

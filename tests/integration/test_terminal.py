@@ -1,0 +1,141 @@
+"""At a terminal: the command reads the terminal as its foreground process group, Ctrl-C
+reaches it, and Ctrl-Z stops the whole job and `fg` continues it, as without rwith. An
+interactive bash runs in a pseudo-terminal, like a person at a shell."""
+
+import os
+import pty
+import re
+import select
+import shlex
+import signal
+import time
+
+import harness
+from harness import Scope
+
+
+class Terminal:
+    """An interactive bash on a pseudo-terminal, driven by typing and reading."""
+
+    def __init__(self, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(env)
+            os.environ["PS1"] = "PROMPT> "
+            os.environ["TERM"] = "dumb"
+            os.execvp("bash", ["bash", "--norc", "--noprofile", "--noediting", "-i"])
+        self.seen = ""
+        self.expect("PROMPT> ")
+
+    def type(self, text):
+        os.write(self.fd, text.encode())
+
+    def expect(self, pattern, timeout=20):
+        """Reads until `pattern` (a regex) appears in what the terminal showed since the
+        last match; returns the match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.seen)
+            if found:
+                self.seen = self.seen[found.end():]
+                return found
+            left = deadline - time.monotonic()
+            assert left > 0, f"the terminal never showed {pattern!r}; it showed:\n{self.seen}"
+            ready, _, _ = select.select([self.fd], [], [], min(left, 0.1))
+            if ready:
+                try:
+                    self.seen += os.read(self.fd, 4096).decode(errors="replace")
+                except OSError:
+                    pass
+
+    def status_of_last(self):
+        self.type("echo rc=$?\n")
+        return int(self.expect(r"rc=(\d+)").group(1))
+
+    def close(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def shell_terminal(srv):
+    return Terminal({"RWITH_REDIS_URL": srv.url()})
+
+
+def test_command_reads_terminal_in_foreground():
+    with Scope("tty-read") as sc:
+        srv = sc.redis()
+        lock = sc.lock("read")
+        term = shell_terminal(srv)
+        try:
+            script = ('fg=$(ps -o tpgid= -p $$ | tr -d " "); pg=$(ps -o pgid= -p $$ | tr -d " "); '
+                      '[ "$fg" = "$pg" ] && echo FOREGROUND || echo BACKGROUND; '
+                      'read line; echo "got:$line"')
+            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- sh -c {shlex.quote(script)}\n")
+            term.expect("FOREGROUND")
+            term.type("hello\n")
+            term.expect("got:hello")
+            term.expect("PROMPT> ")
+            assert term.status_of_last() == 0
+        finally:
+            term.close()
+
+
+def test_ctrl_c_reaches_command():
+    with Scope("tty-int") as sc:
+        srv = sc.redis()
+        lock = sc.lock("int")
+        started = sc.path("started")
+        term = shell_terminal(srv)
+        try:
+            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- sh -c "
+                      f"{shlex.quote(f'echo up > {started}; exec sleep 60')}\n")
+            harness.wait_for_file(started, 20, "the command to start")
+            term.type("\x03")
+            term.expect("PROMPT> ")
+            assert term.status_of_last() == 130, "Ctrl-C: the command's status 130 (SIGINT)"
+            # The lock was released: a non-blocking run gets it at once.
+            term.type(f"{shlex.quote(harness.RWITH)} -n {lock} -- echo FREE-AGAIN\n")
+            term.expect("FREE-AGAIN")
+        finally:
+            term.close()
+
+
+def test_ctrl_z_stops_job_and_fg_continues():
+    with Scope("tty-stop") as sc:
+        srv = sc.redis()
+        lock = sc.lock("stop")
+        started = sc.path("started")
+        go = sc.path("go")
+        term = shell_terminal(srv)
+        try:
+            script = (f"echo up > {started}; while [ ! -e {go} ]; do sleep 0.05; done; "
+                      "echo FINISHED; exit 5")
+            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- sh -c {shlex.quote(script)}\n")
+            harness.wait_for_file(started, 20, "the command to start")
+            term.type("\x1a")
+            term.expect(r"Stopped")
+            term.expect("PROMPT> ")
+            # Stopped, the job still holds its lock.
+            term.type(f"{shlex.quote(harness.RWITH)} -n {lock} -- true; echo held-rc=$?\n")
+            term.expect(r"held-rc=1")
+            term.expect("PROMPT> ")
+            with open(go, "w"):
+                pass
+            term.type("fg\n")
+            term.expect("FINISHED")
+            term.expect("PROMPT> ")
+            assert term.status_of_last() == 5, "the command's own status after fg"
+            term.type(f"{shlex.quote(harness.RWITH)} -n {lock} -- echo FREE-AGAIN\n")
+            term.expect("FREE-AGAIN")
+        finally:
+            term.close()
