@@ -98,9 +98,9 @@ static const char *default_hint(enum rw_error_kind kind) {
 }
 
 static int usage_error(const struct rw_error *err) {
-	/* One specific line, then the pointer to --help; never the whole help. */
-	log_msg(LOG_ERROR, "%s", err->message);
-	fputs("Try 'rwith --help'.\n", stderr);
+	/* One specific line that ends with the pointer to --help; never the whole help. Every
+	 * line rwith writes to stderr starts with "rwith: ", so the pointer shares the line. */
+	log_msg(LOG_ERROR, "%s; try 'rwith --help'", err->message);
 	return EXIT_USAGE;
 }
 
