@@ -12,25 +12,55 @@
 
 #include "lua_scripts.h"
 
+enum script_args {
+	ARGS_TOKEN_TTL,           /* token, ttl */
+	ARGS_TOKEN_TTL_LIMIT,     /* token, ttl, limit */
+	ARGS_ACQUIRE,             /* token, ttl, limit, host, pid, task, enqueue */
+	ARGS_TTL_LIMIT,           /* ttl, limit */
+	ARGS_NONE,
+};
+
+enum script_reply {
+	REPLY_ACQUIRE,
+	REPLY_FLAG,
+	REPLY_HOLDERS,              /* break */
+	REPLY_HOLDERS_WITH_WAITERS, /* status */
+};
+
 struct script {
 	const char *name;
 	const char *source;
 	const char *sha1;
-	int key_count;
+	enum script_args args;
+	enum script_reply reply;
 };
 
-static const struct script script_acquire = {"acquire", lua_acquire_source, lua_acquire_sha1, 3};
-static const struct script script_extend = {"extend", lua_extend_source, lua_extend_sha1, 2};
-static const struct script script_release = {"release", lua_release_source, lua_release_sha1, 2};
+static const struct script script_acquire = {
+	"acquire", lua_acquire_source, lua_acquire_sha1, ARGS_ACQUIRE, REPLY_ACQUIRE};
+static const struct script script_extend = {
+	"extend", lua_extend_source, lua_extend_sha1, ARGS_TOKEN_TTL, REPLY_FLAG};
+static const struct script script_release = {
+	"release", lua_release_source, lua_release_sha1, ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG};
+static const struct script script_leave = {
+	"leave", lua_leave_source, lua_leave_sha1, ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG};
+static const struct script script_break = {
+	"break", lua_break_source, lua_break_sha1, ARGS_TTL_LIMIT, REPLY_HOLDERS};
+static const struct script script_status = {
+	"status", lua_status_source, lua_status_sha1, ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS};
 
-/* One script call in flight; freed after it has reported. */
+static const char *const key_suffixes[LOCK_KEY_COUNT] = {
+	"holders", "info", "fence", "queue", "qexp", "seq", "wake:",
+};
+
+/* One request in flight; freed after it has reported. */
 struct call {
 	struct lock *lock;
 	struct conn *conn;
-	const struct script *script;
+	const struct script *script; /* NULL: the BLPOP of lock_wait */
 	uint64_t timeout_ms;
 	lock_done_cb *cb;
 	void *data;
+	bool enqueue;
 	bool retried_with_eval;
 };
 
@@ -56,23 +86,18 @@ static int fill_random_token(char *hex, struct rw_error *err) {
 	return 0;
 }
 
-static int format_key(char *out, const char *prefix, const char *name, const char *suffix,
-	struct rw_error *err) {
-	int n = snprintf(out, LOCK_KEY_MAX, "%s{%s}:%s", prefix, name, suffix);
-	if (n < 0 || n >= LOCK_KEY_MAX) {
-		return error_set(err, RW_ERROR_USAGE, "--prefix is too long");
-	}
-	return 0;
-}
-
 int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error *err) {
 	memset(lock, 0, sizeof(*lock));
-	if (format_key(lock->key_holders, opts->prefix, opts->lock, "holders", err) < 0 ||
-		format_key(lock->key_info, opts->prefix, opts->lock, "info", err) < 0 ||
-		format_key(lock->key_fence, opts->prefix, opts->lock, "fence", err) < 0 ||
-		fill_random_token(lock->token, err) < 0) {
+	for (size_t i = 0; i < LOCK_KEY_COUNT; i++) {
+		if (error_format(lock->keys[i], sizeof(lock->keys[i]), "%s{%s}:%s", opts->prefix,
+			opts->lock, key_suffixes[i])) {
+			return error_set(err, RW_ERROR_USAGE, "--prefix is too long");
+		}
+	}
+	if (fill_random_token(lock->token, err) < 0) {
 		return -1;
 	}
+	(void)snprintf(lock->wake_key, sizeof(lock->wake_key), "%s%s", lock->keys[6], lock->token);
 	if (gethostname(lock->host, sizeof(lock->host) - 1) < 0) {
 		(void)snprintf(lock->host, sizeof(lock->host), "unknown");
 	}
@@ -128,9 +153,32 @@ static bool element_string(const redisReply *reply, size_t index, char *out, siz
 	return true;
 }
 
+/* Six elements from `index` on: host, pid, task, since_ms, ttl_left_ms, fence. */
+static bool decode_holder(const redisReply *reply, size_t index, uint64_t now,
+	struct lock_holder *ret) {
+	struct lock_holder holder;
+	long long pid, since, ttl_left, fence;
+	memset(&holder, 0, sizeof(holder));
+	if (!element_string(reply, index, holder.host, sizeof(holder.host)) ||
+		!element_integer(reply, index + 1, &pid) ||
+		!element_string(reply, index + 2, holder.task, sizeof(holder.task)) ||
+		!element_integer(reply, index + 3, &since) ||
+		!element_integer(reply, index + 4, &ttl_left) ||
+		!element_integer(reply, index + 5, &fence) || pid < 0 || since < 0 || fence < 0) {
+		return false;
+	}
+	holder.pid = (long)pid;
+	holder.since_ms = (uint64_t)since;
+	holder.ttl_left_ms = ttl_left;
+	holder.fence = (uint64_t)fence;
+	holder.server_now_ms = now;
+	*ret = holder;
+	return true;
+}
+
 enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fence,
-	struct lock_holder *ret_holder, struct rw_error *err) {
-	long long flag, fence;
+	struct lock_busy *ret_busy, struct rw_error *err) {
+	long long flag, fence, now, position, waiters, recheck;
 	if (reply->type != REDIS_REPLY_ARRAY || !element_integer(reply, 0, &flag)) {
 		error_set(err, RW_ERROR_SERVER, "unexpected answer to acquire: %s",
 			reply_type_name(reply->type));
@@ -140,22 +188,18 @@ enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fenc
 		*ret_fence = (uint64_t)fence;
 		return LOCK_RESULT_YES;
 	}
-	struct lock_holder holder;
-	long long pid, since, ttl_left, now;
-	memset(&holder, 0, sizeof(holder));
-	if (flag == 0 && reply->elements == 8 &&
-		element_string(reply, 1, holder.host, sizeof(holder.host)) &&
-		element_integer(reply, 2, &pid) &&
-		element_string(reply, 3, holder.task, sizeof(holder.task)) &&
-		element_integer(reply, 4, &since) && element_integer(reply, 5, &ttl_left) &&
-		element_integer(reply, 6, &fence) && element_integer(reply, 7, &now) && pid >= 0 &&
-		since >= 0 && fence >= 0 && now >= 0) {
-		holder.server_now_ms = (uint64_t)now;
-		holder.pid = (long)pid;
-		holder.since_ms = (uint64_t)since;
-		holder.ttl_left_ms = ttl_left;
-		holder.fence = (uint64_t)fence;
-		*ret_holder = holder;
+	struct lock_busy busy;
+	memset(&busy, 0, sizeof(busy));
+	/* {0, host, pid, task, since, ttl_left, fence, now, position, waiters, recheck} */
+	if (flag == 0 && reply->elements == 11 && element_integer(reply, 7, &now) && now >= 0 &&
+		decode_holder(reply, 1, (uint64_t)now, &busy.holder) &&
+		element_integer(reply, 8, &position) && element_integer(reply, 9, &waiters) &&
+		element_integer(reply, 10, &recheck) && position >= -1 && waiters >= 0 &&
+		recheck >= 0) {
+		busy.position = (long)position;
+		busy.waiters = (long)waiters;
+		busy.recheck_ms = recheck;
+		*ret_busy = busy;
 		return LOCK_RESULT_NO;
 	}
 	error_set(err, RW_ERROR_SERVER, "malformed answer to acquire (%zu elements)",
@@ -175,93 +219,172 @@ enum lock_result lock_decode_flag(const redisReply *reply, struct rw_error *err)
 	return LOCK_RESULT_ERROR;
 }
 
+enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
+	struct lock_status *ret, struct rw_error *err) {
+	long long now, waiters = 0;
+	size_t first = with_waiters ? 2 : 1;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < first ||
+		(reply->elements - first) % 6 != 0 || !element_integer(reply, 0, &now) || now < 0 ||
+		(with_waiters && (!element_integer(reply, 1, &waiters) || waiters < 0))) {
+		error_set(err, RW_ERROR_SERVER, "malformed list of holders (%s)",
+			reply_type_name(reply->type));
+		return LOCK_RESULT_ERROR;
+	}
+	struct lock_status status = {
+		.server_now_ms = (uint64_t)now,
+		.waiters = (long)waiters,
+		.holder_count = (reply->elements - first) / 6,
+	};
+	if (status.holder_count > 0) {
+		status.holders = calloc(status.holder_count, sizeof(*status.holders));
+		if (status.holders == NULL) {
+			error_set(err, RW_ERROR_INTERNAL, "out of memory");
+			return LOCK_RESULT_ERROR;
+		}
+	}
+	for (size_t i = 0; i < status.holder_count; i++) {
+		if (!decode_holder(reply, first + 6 * i, (uint64_t)now, &status.holders[i])) {
+			free(status.holders);
+			error_set(err, RW_ERROR_SERVER, "malformed holder %zu in the list", i + 1);
+			return LOCK_RESULT_ERROR;
+		}
+	}
+	*ret = status;
+	return LOCK_RESULT_YES;
+}
+
 static int send_call(struct call *call, bool use_eval, struct rw_error *err);
 
-static void finish_call(struct call *call, enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err) {
+static void finish_call(struct call *call, enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err) {
 	lock_done_cb *cb = call->cb;
 	void *data = call->data;
 	free(call);
-	cb(result, holder, err, data);
+	cb(result, busy, status, err, data);
 }
 
-static void on_script_reply(const redisReply *reply, const struct rw_error *conn_err, void *data) {
-	struct call *call = data;
+/* Decodes a script's answer and reports it. */
+static void report_script(struct call *call, const redisReply *reply) {
 	struct rw_error err = {0};
-	if (conn_err != NULL) {
-		finish_call(call, LOCK_RESULT_ERROR, NULL, conn_err);
-		return;
-	}
-	if (reply->type == REDIS_REPLY_ERROR) {
-		if (!call->retried_with_eval && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-			call->retried_with_eval = true;
-			if (send_call(call, true, &err) < 0) {
-				finish_call(call, LOCK_RESULT_ERROR, NULL, &err);
-			}
-			return;
-		}
-		error_set(&err, RW_ERROR_SERVER, "%s on %s failed: %s", call->script->name,
-			conn_address(call->conn), reply->str);
-		finish_call(call, LOCK_RESULT_ERROR, NULL, &err);
-		return;
-	}
+	struct lock_busy busy;
+	struct lock_status status = {0};
 	enum lock_result result;
-	struct lock_holder holder;
-	bool busy_holder = false;
-	if (call->script == &script_acquire) {
-		result = lock_decode_acquire(reply, &call->lock->fence, &holder, &err);
-		busy_holder = result == LOCK_RESULT_NO;
-	} else {
+	switch (call->script->reply) {
+	case REPLY_ACQUIRE:
+		result = lock_decode_acquire(reply, &call->lock->fence, &busy, &err);
+		break;
+	case REPLY_FLAG:
 		result = lock_decode_flag(reply, &err);
+		break;
+	default:
+		result = lock_decode_holders(reply, call->script->reply == REPLY_HOLDERS_WITH_WAITERS,
+			&status, &err);
+		break;
 	}
 	if (result == LOCK_RESULT_ERROR) {
 		struct rw_error wrapped = {0};
 		error_set(&wrapped, RW_ERROR_SERVER, "%s on %s: %s", call->script->name,
 			conn_address(call->conn), err.message);
-		wrapped.hint = "check that the URL points to a Redis server (version 5 or later)";
-		finish_call(call, result, NULL, &wrapped);
+		wrapped.hint = "check that the URL points to a Redis server (version 6 or later)";
+		finish_call(call, result, NULL, NULL, &wrapped);
 		return;
 	}
-	finish_call(call, result, busy_holder ? &holder : NULL, NULL);
+	bool is_busy = call->script->reply == REPLY_ACQUIRE && result == LOCK_RESULT_NO;
+	bool has_status = call->script->reply == REPLY_HOLDERS ||
+		call->script->reply == REPLY_HOLDERS_WITH_WAITERS;
+	struct lock_holder *holders = status.holders;
+	finish_call(call, result, is_busy ? &busy : NULL, has_status ? &status : NULL, NULL);
+	free(holders);
+}
+
+static void on_reply(const redisReply *reply, const struct rw_error *conn_err, void *data) {
+	struct call *call = data;
+	struct rw_error err = {0};
+	if (conn_err != NULL) {
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, conn_err);
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (call->script != NULL && !call->retried_with_eval &&
+			strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+			call->retried_with_eval = true;
+			if (send_call(call, true, &err) < 0) {
+				finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &err);
+			}
+			return;
+		}
+		error_set(&err, RW_ERROR_SERVER, "%s on %s failed: %s",
+			call->script ? call->script->name : "BLPOP", conn_address(call->conn), reply->str);
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &err);
+		return;
+	}
+	if (call->script != NULL) {
+		report_script(call, reply);
+		return;
+	}
+	/* BLPOP: nil when the time ran out, [key, value] when woken. */
+	if (reply->type == REDIS_REPLY_NIL) {
+		finish_call(call, LOCK_RESULT_NO, NULL, NULL, NULL);
+	} else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+		finish_call(call, LOCK_RESULT_YES, NULL, NULL, NULL);
+	} else {
+		error_set(&err, RW_ERROR_SERVER, "BLPOP on %s: unexpected answer: %s",
+			conn_address(call->conn), reply_type_name(reply->type));
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &err);
+	}
 }
 
 static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 	const struct lock *lock = call->lock;
-	const char *argv[16];
-	size_t len[16];
+	const char *argv[10 + LOCK_KEY_COUNT];
+	size_t len[10 + LOCK_KEY_COUNT];
 	int argc = 0;
 	char what[32];
 	argv[argc++] = use_eval ? "EVAL" : "EVALSHA";
 	argv[argc++] = use_eval ? call->script->source : call->script->sha1;
-	argv[argc++] = call->script->key_count == 3 ? "3" : "2";
-	argv[argc++] = lock->key_holders;
-	argv[argc++] = lock->key_info;
-	if (call->script->key_count == 3) {
-		argv[argc++] = lock->key_fence;
+	argv[argc++] = "7";
+	for (size_t i = 0; i < LOCK_KEY_COUNT; i++) {
+		argv[argc++] = lock->keys[i];
 	}
-	argv[argc++] = lock->token;
-	if (call->script != &script_release) {
+	switch (call->script->args) {
+	case ARGS_ACQUIRE:
+		argv[argc++] = lock->token;
 		argv[argc++] = lock->ttl;
-	}
-	if (call->script == &script_acquire) {
 		argv[argc++] = lock->limit;
 		argv[argc++] = lock->host;
 		argv[argc++] = lock->pid;
 		argv[argc++] = lock->task;
+		argv[argc++] = call->enqueue ? "1" : "0";
+		break;
+	case ARGS_TOKEN_TTL_LIMIT:
+		argv[argc++] = lock->token;
+		argv[argc++] = lock->ttl;
+		argv[argc++] = lock->limit;
+		break;
+	case ARGS_TOKEN_TTL:
+		argv[argc++] = lock->token;
+		argv[argc++] = lock->ttl;
+		break;
+	case ARGS_TTL_LIMIT:
+		argv[argc++] = lock->ttl;
+		argv[argc++] = lock->limit;
+		break;
+	case ARGS_NONE:
+		break;
 	}
 	for (int i = 0; i < argc; i++) {
 		len[i] = strlen(argv[i]);
 	}
 	(void)snprintf(what, sizeof(what), "%s %s", argv[0], call->script->name);
-	return conn_command(call->conn, what, call->timeout_ms, on_script_reply, call, argc, argv,
-		len, err);
+	return conn_command(call->conn, what, call->timeout_ms, on_reply, call, argc, argv, len, err);
 }
 
-static int start_call(struct lock *lock, const struct script *script, struct conn *conn,
+static struct call *new_call(struct lock *lock, const struct script *script, struct conn *conn,
 	uint64_t timeout_ms, lock_done_cb *cb, void *data, struct rw_error *err) {
 	struct call *call = calloc(1, sizeof(*call));
 	if (call == NULL) {
-		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		return NULL;
 	}
 	call->lock = lock;
 	call->conn = conn;
@@ -269,6 +392,16 @@ static int start_call(struct lock *lock, const struct script *script, struct con
 	call->timeout_ms = timeout_ms;
 	call->cb = cb;
 	call->data = data;
+	return call;
+}
+
+static int start_script(struct lock *lock, const struct script *script, struct conn *conn,
+	uint64_t timeout_ms, bool enqueue, lock_done_cb *cb, void *data, struct rw_error *err) {
+	struct call *call = new_call(lock, script, conn, timeout_ms, cb, data, err);
+	if (call == NULL) {
+		return -1;
+	}
+	call->enqueue = enqueue;
 	if (send_call(call, false, err) < 0) {
 		free(call);
 		return -1;
@@ -276,17 +409,55 @@ static int start_call(struct lock *lock, const struct script *script, struct con
 	return 0;
 }
 
-int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
-	void *data, struct rw_error *err) {
-	return start_call(lock, &script_acquire, conn, timeout_ms, cb, data, err);
+int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, bool enqueue,
+	lock_done_cb *cb, void *data, struct rw_error *err) {
+	return start_script(lock, &script_acquire, conn, timeout_ms, enqueue, cb, data, err);
 }
 
 int lock_extend(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_call(lock, &script_extend, conn, timeout_ms, cb, data, err);
+	return start_script(lock, &script_extend, conn, timeout_ms, false, cb, data, err);
 }
 
 int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_call(lock, &script_release, conn, timeout_ms, cb, data, err);
+	return start_script(lock, &script_release, conn, timeout_ms, false, cb, data, err);
+}
+
+int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	return start_script(lock, &script_leave, conn, timeout_ms, false, cb, data, err);
+}
+
+int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	return start_script(lock, &script_status, conn, timeout_ms, false, cb, data, err);
+}
+
+int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	return start_script(lock, &script_break, conn, timeout_ms, false, cb, data, err);
+}
+
+/* The server answers BLPOP after wait_ms at the latest; the request's own deadline allows
+ * that plus the usual time for an answer. */
+#define WAIT_ANSWER_MS 2000u
+
+int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	struct call *call = new_call(lock, NULL, conn, wait_ms + WAIT_ANSWER_MS, cb, data, err);
+	if (call == NULL) {
+		return -1;
+	}
+	/* BLPOP takes seconds; 0 would mean "for ever", so never send less than 1 ms. */
+	char timeout[32];
+	uint64_t ms = wait_ms > 0 ? wait_ms : 1;
+	(void)snprintf(timeout, sizeof(timeout), "%" PRIu64 ".%03" PRIu64, ms / 1000, ms % 1000);
+	const char *argv[3] = {"BLPOP", lock->wake_key, timeout};
+	size_t len[3] = {5, strlen(lock->wake_key), strlen(timeout)};
+	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, on_reply, call, 3, argv, len, err) < 0) {
+		free(call);
+		return -1;
+	}
+	return 0;
 }

@@ -1,14 +1,17 @@
-/* The lock protocol: acquire, extend and release, each one atomic Lua script on the server
- * (EVALSHA, falling back to EVAL on NOSCRIPT), plus the pure decoding of their replies.
+/* The lock protocol: each step one atomic Lua script on the server (EVALSHA, falling back
+ * to EVAL on NOSCRIPT), the waiter's blocking wait for its wake-up (BLPOP), and the pure
+ * decoding of the answers.
  *
- * Server data for lock L under prefix P (every key shares the hash tag {L}):
- *   P{L}:holders  ZSET holder token -> expiry (server ms)
- *   P{L}:info     HASH holder token -> fence, host, pid, since, task
- *   P{L}:fence    counter behind RWITH_FENCE; never expires */
+ * Server data for lock L under prefix P; every key shares the hash tag {L} (see
+ * src/lua/common.lua for their types):
+ *   P{L}:holders  P{L}:info  P{L}:fence       who holds it; the fence counter
+ *   P{L}:queue  P{L}:qexp  P{L}:seq           the FIFO queue of waiters
+ *   P{L}:wake:TOKEN                           one waiter's wake-up list */
 #ifndef RWITH_LOCK_H
 #define RWITH_LOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <hiredis/hiredis.h>
@@ -19,9 +22,10 @@
 
 #define LOCK_TOKEN_BYTES 16 /* 128 bits from getrandom(2) */
 #define LOCK_KEY_MAX (LOCK_NAME_MAX + 300)
+#define LOCK_KEY_COUNT 7
 
 struct lock_holder {
-	char host[256];
+	char host[256];       /* empty when the answer named no holder */
 	long pid;
 	char task[512];
 	uint64_t since_ms;    /* server clock, Unix epoch */
@@ -30,10 +34,24 @@ struct lock_holder {
 	uint64_t server_now_ms; /* the server's clock when it answered */
 };
 
+/* A busy acquire's answer. */
+struct lock_busy {
+	struct lock_holder holder;
+	long position;       /* 0-based place in the queue, -1 when not queued */
+	long waiters;        /* the queue's length */
+	int64_t recheck_ms;  /* look again after this long at the latest */
+};
+
+struct lock_status {
+	uint64_t server_now_ms;
+	long waiters;
+	size_t holder_count;
+	struct lock_holder *holders; /* holder_count entries; owned by the decoder's caller */
+};
+
 struct lock {
-	char key_holders[LOCK_KEY_MAX];
-	char key_info[LOCK_KEY_MAX];
-	char key_fence[LOCK_KEY_MAX];
+	char keys[LOCK_KEY_COUNT][LOCK_KEY_MAX];
+	char wake_key[LOCK_KEY_MAX + LOCK_TOKEN_BYTES * 2];
 	char token[LOCK_TOKEN_BYTES * 2 + 1]; /* hex */
 	char host[256];
 	char pid[24];
@@ -46,31 +64,47 @@ struct lock {
 
 enum lock_result {
 	LOCK_RESULT_ERROR = -1,
-	LOCK_RESULT_NO = 0,  /* acquire: busy; extend/release: not held any more */
-	LOCK_RESULT_YES = 1, /* acquire: acquired; extend: extended; release: was held */
+	LOCK_RESULT_NO = 0,  /* acquire: busy; extend/release: not held; wait: timed out */
+	LOCK_RESULT_YES = 1, /* acquire: acquired; extend: extended; release: was held;
+	                        wait: woken; leave, status, break: done */
 };
 
-/* `holder` is set for a busy acquire only; `err` for LOCK_RESULT_ERROR only. */
-typedef void lock_done_cb(enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err, void *data);
+/* `busy` is set for a busy acquire only, `status` for status and break (the holders that
+ * were removed) only, `err` for LOCK_RESULT_ERROR only. */
+typedef void lock_done_cb(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data);
 
 /* Builds the key names and a fresh random token. Fails only if the OS has no randomness or
  * a key would be too long. */
 int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error *err);
 
-/* Each call starts one script on `conn` (borrowed; it must outlive the call's callback) and
- * reports exactly once, or fails to start, returning -1 with err set and never calling back. */
-int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
-	void *data, struct rw_error *err);
+/* Each call starts one request on `conn` (borrowed; it must outlive the callback) and
+ * reports exactly once, or fails to start, returning -1 with err set and never calling
+ * back. `enqueue`: wait in the FIFO queue when busy, rather than a single try. */
+int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, bool enqueue,
+	lock_done_cb *cb, void *data, struct rw_error *err);
 int lock_extend(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
 int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
+int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
+int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
+int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
 
-/* Pure reply decoding, exposed for the unit tests. Both return a lock_result; on
- * LOCK_RESULT_ERROR err says what was wrong with the reply. */
+/* Blocks on this waiter's wake-up list for at most wait_ms (BLPOP; the connection is busy
+ * meanwhile): LOCK_RESULT_YES when woken, NO when the time ran out. */
+int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
+
+/* Pure reply decoding, exposed for the unit tests. On LOCK_RESULT_ERROR err says what was
+ * wrong. lock_decode_holders fills *ret (its holders array is malloc'd: free it). */
 enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fence,
-	struct lock_holder *ret_holder, struct rw_error *err);
+	struct lock_busy *ret_busy, struct rw_error *err);
 enum lock_result lock_decode_flag(const redisReply *reply, struct rw_error *err);
+enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
+	struct lock_status *ret, struct rw_error *err);
 
 #endif

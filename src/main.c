@@ -13,12 +13,15 @@
 #include "exit_codes.h"
 #include "log.h"
 #include "options.h"
+#include "admin.h"
 #include "session.h"
 
 static const char usage_text[] =
 	"Usage:\n"
 	"  rwith [options] LOCK -- COMMAND [ARG...]\n"
 	"  rwith [options] LOCK -c 'SHELL COMMAND'\n"
+	"  rwith [options] --status [--json] LOCK\n"
+	"  rwith [options] --break LOCK\n"
 	"  rwith --help | --version\n"
 	"\n"
 	"Run COMMAND while holding the lock LOCK in Redis, like flock(1) for a fleet.\n"
@@ -42,6 +45,9 @@ static const char usage_text[] =
 	"  -k, --kill-after DUR       after the lock is lost: SIGTERM, then SIGKILL this much\n"
 	"                             later (default 5s, never past the TTL deadline)\n"
 	"      --prefix STR           key namespace (default 'rwith:')\n"
+	"      --status               show the lock's holders and the number of waiters\n"
+	"      --json                 with --status: one JSON object\n"
+	"      --break                remove every holder of LOCK and wake the waiters\n"
 	"  -v, --verbose              more messages on stderr (twice: debug)\n"
 	"  -q, --quiet                fewer messages (errors are always shown)\n"
 	"  -h, --help                 show this help and exit\n"
@@ -126,7 +132,15 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 			default_hint(RW_ERROR_INTERNAL));
 		return EXIT_INTERNAL;
 	}
-	session_run(&loop, opts, startup, &outcome);
+	if (opts->action == ACTION_RUN) {
+		session_run(&loop, opts, startup, &outcome);
+	} else {
+		memset(&outcome, 0, sizeof(outcome));
+		admin_run(&loop, opts, &outcome.err);
+		if (fflush(stdout) != 0 && outcome.err.kind == RW_ERROR_NONE) {
+			error_set(&outcome.err, RW_ERROR_INTERNAL, "cannot write to stdout");
+		}
+	}
 	rc = uv_loop_close(&loop);
 	if (rc < 0) {
 		log_msg(LOG_DEBUG, "event loop closed with handles open: %s, ignoring", uv_strerror(rc));

@@ -460,10 +460,6 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 		return error_set(err, RW_ERROR_USAGE, "--json goes with --status");
 	}
 	opts.action = scan.status ? ACTION_STATUS : (scan.brk ? ACTION_BREAK : ACTION_RUN);
-	if (opts.action != ACTION_RUN) {
-		return error_set(err, RW_ERROR_USAGE, "--%s is not supported by this version of rwith yet",
-			scan.status ? "status" : "break");
-	}
 	if (opts.tls_ca == NULL) {
 		opts.tls_ca = env->tls_ca;
 	}

@@ -49,7 +49,6 @@ struct session {
 	struct session_timing timing;
 	struct lock lock;
 	struct conn *conn;
-	struct waiter *waiter;
 	struct child *child;
 	enum phase phase;
 
@@ -65,7 +64,6 @@ struct session {
 	bool ever_answered;
 	uint64_t sent_ms; /* when the request in flight was sent */
 	bool in_flight;
-	bool wait_expired;
 	uint64_t valid_from_ms;
 	unsigned failed_beats;
 	unsigned reconnects;
@@ -77,12 +75,11 @@ struct session {
 	bool resume_pending;
 	char lost_why[512];
 
-	struct lock_holder holder; /* the last holder seen while waiting */
-	bool have_holder;
+	struct lock_busy busy; /* the last busy answer while waiting */
+	bool have_busy;
 	bool announced;
 	uint64_t announced_fence;
 	uint64_t announced_ms;
-	int interrupt_signal;
 };
 
 static uint64_t clamp_u64(uint64_t value, uint64_t low, uint64_t high) {
@@ -148,8 +145,6 @@ static void finish(struct session *s, const struct rw_error *err) {
 			close_handle((uv_handle_t *)&s->signals[i]);
 		}
 	}
-	waiter_destroy(s->waiter);
-	s->waiter = NULL;
 	conn_destroy(s->conn);
 	s->conn = NULL;
 	child_destroy(s->child);
@@ -187,79 +182,107 @@ static struct conn *usable_conn(struct session *s, uint64_t timeout_ms) {
 	return s->conn;
 }
 
-/* ---- acquiring and waiting ---------------------------------------------------------- */
+/* ---- acquiring and waiting ----------------------------------------------------------
+ *
+ * acquire -> busy: block on our wake-up list (BLPOP) until woken or it is time to look
+ * again -> acquire ... A waiter that gives up (--wait, a signal) leaves the queue with a
+ * script on a fresh connection, since its own may be blocked in BLPOP. */
 
 static void start_acquire(struct session *s);
 
-static void announce_waiting(struct session *s, const struct lock_holder *holder) {
+static void format_waiting(const struct session *s, char *buf, size_t size) {
+	const struct lock_busy *busy = &s->busy;
+	if (!s->have_busy) {
+		(void)error_format(buf, size, "held by another holder");
+	} else if (busy->holder.host[0] == '\0') {
+		(void)error_format(buf, size, "free, but %ld waiter(s) queued earlier come first",
+			busy->position > 0 ? busy->position : busy->waiters);
+	} else {
+		format_holder(&busy->holder, buf, size);
+	}
+}
+
+static void announce_waiting(struct session *s) {
 	if (s->opts->verbosity < 0) {
 		return;
 	}
 	bool wanted = s->opts->verbosity > 0 || isatty(STDERR_FILENO);
 	uint64_t now = clock_mono_ms();
-	bool changed = !s->announced || holder->fence != s->announced_fence;
+	bool changed = !s->announced || s->busy.holder.fence != s->announced_fence;
 	bool periodic = s->opts->verbosity > 0 && now - s->announced_ms >= PROGRESS_INTERVAL_MS;
 	if (!wanted || !(changed || periodic)) {
 		return;
 	}
 	char text[900];
-	format_holder(holder, text, sizeof(text));
+	format_waiting(s, text, sizeof(text));
 	log_msg(LOG_ERROR, "waiting for '%s' %s", s->opts->lock, text);
 	s->announced = true;
-	s->announced_fence = holder->fence;
+	s->announced_fence = s->busy.holder.fence;
 	s->announced_ms = now;
+}
+
+static void conflict_error(struct session *s, struct rw_error *err) {
+	char holder[900];
+	char waited[32];
+	format_waiting(s, holder, sizeof(holder));
+	if (s->opts->wait_ms == 0) {
+		error_set(err, RW_ERROR_CONFLICT, "'%s' is %s; not waiting (--nonblock)", s->opts->lock,
+			holder);
+		err->hint = "try again later, or wait for it with --wait DURATION";
+	} else {
+		error_set(err, RW_ERROR_CONFLICT, "gave up waiting for '%s' after %s; it is %s",
+			s->opts->lock, duration_format(s->opts->wait_ms, waited, sizeof(waited)), holder);
+		err->hint = "try again later, or wait longer with --wait";
+	}
+}
+
+static void on_left(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
+	struct session *s = data;
+	if (result == LOCK_RESULT_ERROR) {
+		log_msg(LOG_INFO, "could not leave the queue of '%s' (%s); the place expires by itself, "
+			"ignoring", s->opts->lock, err->message);
+	}
+	finish(s, NULL);
+}
+
+/* Gives up acquiring with `outcome`: leaves the queue (and drops a place an answer we
+ * never read may have granted) on a fresh connection, then finishes. */
+static void leave_and_finish(struct session *s, const struct rw_error *outcome) {
+	struct rw_error err = {0};
+	s->phase = PHASE_ABORTING;
+	s->out->err = *outcome;
+	(void)uv_timer_stop(&s->wait_timer);
+	(void)uv_timer_stop(&s->beat_timer);
+	if (!s->ever_answered && !s->in_flight) {
+		finish(s, NULL); /* nothing of ours can be on the server */
+		return;
+	}
+	/* Destroying the connection cancels a blocked BLPOP or an acquire in flight; their
+	 * callbacks see PHASE_ABORTING and do nothing. */
+	conn_destroy(s->conn);
+	s->conn = conn_create(s->loop, &s->opts->servers[0], ABORT_TIMEOUT_MS);
+	if (s->conn == NULL ||
+		lock_leave(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
+		finish(s, NULL);
+	}
 }
 
 static void give_up_waiting(struct session *s) {
 	struct rw_error err = {0};
-	char holder[900] = "held by another holder";
-	char waited[32];
-	if (s->have_holder) {
-		format_holder(&s->holder, holder, sizeof(holder));
-	}
-	if (s->opts->wait_ms == 0) {
-		error_set(&err, RW_ERROR_CONFLICT, "'%s' is %s; not waiting (--nonblock)", s->opts->lock,
-			holder);
-		err.hint = "try again later, or wait for it with --wait DURATION";
-	} else {
-		error_set(&err, RW_ERROR_CONFLICT, "gave up waiting for '%s' after %s; it is %s",
-			s->opts->lock, duration_format(s->opts->wait_ms, waited, sizeof(waited)), holder);
-		err.hint = "try again later, or wait longer with --wait";
-	}
-	finish(s, &err);
+	conflict_error(s, &err);
+	leave_and_finish(s, &err);
 }
 
 static void on_wait_expired(uv_timer_t *timer) {
 	struct session *s = timer->data;
-	if (s->phase != PHASE_ACQUIRING) {
-		return;
+	if (s->phase == PHASE_ACQUIRING) {
+		give_up_waiting(s);
 	}
-	if (s->in_flight) {
-		s->wait_expired = true; /* decided by the answer in flight */
-		return;
-	}
-	give_up_waiting(s);
-}
-
-static void on_retry(void *data) {
-	start_acquire(data);
 }
 
 static void on_reconnect_timer(uv_timer_t *timer) {
 	start_acquire(timer->data);
-}
-
-static void on_busy(struct session *s, const struct lock_holder *holder) {
-	s->holder = *holder;
-	s->have_holder = true;
-	if (!s->opts->wait_forever &&
-		(s->opts->wait_ms == 0 || s->wait_expired ||
-			clock_mono_ms() - s->started_ms >= s->opts->wait_ms)) {
-		give_up_waiting(s);
-		return;
-	}
-	announce_waiting(s, holder);
-	waiter_schedule(s->waiter, holder->ttl_left_ms);
 }
 
 static void acquire_failed(struct session *s, const struct rw_error *err) {
@@ -278,23 +301,49 @@ static void acquire_failed(struct session *s, const struct rw_error *err) {
 		finish(s, &lost);
 		return;
 	}
-	if (!s->opts->wait_forever && now - s->started_ms >= s->opts->wait_ms) {
-		give_up_waiting(s);
-		return;
-	}
 	log_msg(LOG_INFO, "%s; reconnecting", err->message);
 	uint64_t backoff = clamp_u64(50u << (s->reconnects < 5 ? s->reconnects : 5), 50, 1000);
 	(void)uv_timer_start(&s->beat_timer, on_reconnect_timer, backoff, 0);
 }
 
-static void start_command(struct session *s);
-
-static void on_acquired(enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err, void *data) {
+static void on_woken(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
 	struct session *s = data;
 	s->in_flight = false;
 	if (s->phase != PHASE_ACQUIRING) {
-		return; /* aborting: the release queued behind this undoes a success */
+		return;
+	}
+	if (result == LOCK_RESULT_ERROR) {
+		acquire_failed(s, err);
+		return;
+	}
+	s->last_contact_ms = clock_mono_ms();
+	start_acquire(s);
+}
+
+static void wait_for_wake_up(struct session *s) {
+	struct rw_error err = {0};
+	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,
+		s->opts->verbosity > 0);
+	if (!s->opts->wait_forever) {
+		/* Look once more just as --wait runs out is not needed: the wait timer ends it. */
+		log_msg(LOG_DEBUG, "blocking for up to %" PRIu64 " ms", timeout);
+	}
+	s->in_flight = true;
+	if (lock_wait(&s->lock, s->conn, timeout, on_woken, s, &err) < 0) {
+		s->in_flight = false;
+		acquire_failed(s, &err);
+	}
+}
+
+static void start_command(struct session *s);
+
+static void on_acquired(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
+	struct session *s = data;
+	s->in_flight = false;
+	if (s->phase != PHASE_ACQUIRING) {
+		return; /* giving up: the leave script drops a place this may have granted */
 	}
 	if (result == LOCK_RESULT_ERROR) {
 		acquire_failed(s, err);
@@ -303,12 +352,21 @@ static void on_acquired(enum lock_result result, const struct lock_holder *holde
 	s->ever_answered = true;
 	s->last_contact_ms = clock_mono_ms();
 	s->reconnects = 0;
-	if (result == LOCK_RESULT_NO) {
-		on_busy(s, holder);
+	if (result == LOCK_RESULT_YES) {
+		s->valid_from_ms = s->sent_ms;
+		start_command(s);
 		return;
 	}
-	s->valid_from_ms = s->sent_ms;
-	start_command(s);
+	s->busy = *busy;
+	s->have_busy = true;
+	if (!s->opts->wait_forever && s->opts->wait_ms == 0) {
+		struct rw_error conflict = {0};
+		conflict_error(s, &conflict);
+		finish(s, &conflict); /* a single try never joined the queue */
+		return;
+	}
+	announce_waiting(s);
+	wait_for_wake_up(s);
 }
 
 static void start_acquire(struct session *s) {
@@ -319,9 +377,10 @@ static void start_acquire(struct session *s) {
 		finish(s, &err);
 		return;
 	}
+	bool enqueue = s->opts->wait_forever || s->opts->wait_ms > 0;
 	s->sent_ms = clock_mono_ms();
 	s->in_flight = true;
-	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, on_acquired, s, &err) < 0) {
+	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, enqueue, on_acquired, s, &err) < 0) {
 		s->in_flight = false;
 		acquire_failed(s, &err);
 	}
@@ -329,36 +388,13 @@ static void start_acquire(struct session *s) {
 
 /* ---- interrupted while acquiring ---------------------------------------------------- */
 
-static void finish_interrupted(struct session *s) {
+static void abort_acquiring(struct session *s, int sig) {
 	struct rw_error err = {0};
-	int sig = s->interrupt_signal;
 	error_set(&err, RW_ERROR_INTERRUPTED, "interrupted by signal %d (%s) while waiting for '%s'; "
 		"the command was not run", sig, strsignal(sig), s->opts->lock);
 	err.signal = sig;
 	err.hint = "run it again when you want it to wait for the lock";
-	finish(s, &err);
-}
-
-static void on_abort_released(enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err, void *data) {
-	finish_interrupted(data);
-}
-
-static void abort_acquiring(struct session *s, int sig) {
-	struct rw_error err = {0};
-	s->phase = PHASE_ABORTING;
-	s->interrupt_signal = sig;
-	(void)uv_timer_stop(&s->wait_timer);
-	(void)uv_timer_stop(&s->beat_timer);
-	waiter_destroy(s->waiter);
-	s->waiter = NULL;
-	/* An acquire may be in flight and succeed: a release queued behind it on the same
-	 * connection undoes it, so an interrupted waiter leaves nothing behind. */
-	if (s->conn != NULL && !conn_is_broken(s->conn) &&
-		lock_release(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_abort_released, s, &err) == 0) {
-		return;
-	}
-	finish_interrupted(s);
+	leave_and_finish(s, &err);
 }
 
 /* ---- running: heartbeat and self-fencing -------------------------------------------- */
@@ -439,8 +475,8 @@ static void extend_failed(struct session *s, const struct rw_error *err) {
 	(void)uv_timer_start(&s->beat_timer, on_beat_timer, s->timing.retry_delay, 0);
 }
 
-static void on_extended(enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err, void *data) {
+static void on_extended(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
 	struct session *s = data;
 	s->in_flight = false;
 	if (s->phase != PHASE_RUNNING || s->lost) {
@@ -503,8 +539,8 @@ static void on_child_resumed(struct child *child, void *data) {
 
 /* ---- the command's end and the release ---------------------------------------------- */
 
-static void on_released(enum lock_result result, const struct lock_holder *holder,
-	const struct rw_error *err, void *data) {
+static void on_released(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
 	struct session *s = data;
 	if (s->phase != PHASE_RELEASING) {
 		return;
@@ -539,7 +575,7 @@ static void start_release(struct session *s, const struct rw_error *after) {
 	s->phase = PHASE_RELEASING;
 	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
 	if (conn == NULL || lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
-		on_released(LOCK_RESULT_ERROR, NULL, &err, s);
+		on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
 	}
 }
 
@@ -661,11 +697,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts,
 	init_timer(&s, &s.kill_timer);
 	watch_signals(&s);
 
-	s.waiter = waiter_create(loop, on_retry, &s);
-	if (s.waiter == NULL) {
-		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
-		finish(&s, &err);
-	} else if (lock_init(&s.lock, opts, &err) < 0) {
+	if (lock_init(&s.lock, opts, &err) < 0) {
 		finish(&s, &err);
 	} else {
 		if (!opts->wait_forever && opts->wait_ms > 0) {

@@ -1,28 +1,19 @@
-/* How a busy lock is waited for. This version re-tries acquire after a short, growing,
- * jittered delay that never exceeds the holder's remaining TTL; it sits behind this small
- * interface so that FIFO wake-ups from the server can replace it (issue 3). */
+/* The waiting policy: how long a queued waiter blocks on its wake-up before it looks at the
+ * lock again. A release or --break wakes the head of the queue at once; the time limit
+ * covers what raises no event: a holder's or an earlier waiter's time running out, and the
+ * waiter's own place in the queue, which it must renew before it expires (one TTL). */
 #ifndef RWITH_WAITER_H
 #define RWITH_WAITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-#include <uv.h>
+#define WAITER_SLACK_MS 10 /* look just after an expiry, not just before it */
+#define WAITER_MIN_MS 5
+#define WAITER_PROGRESS_MS 30000
 
-struct waiter;
-
-typedef void waiter_retry_cb(void *data);
-
-/* Returns NULL when out of memory. */
-struct waiter *waiter_create(uv_loop_t *loop, waiter_retry_cb *cb, void *data);
-
-/* Calls cb once, after a delay suited to a holder with `ttl_left_ms` to go. */
-void waiter_schedule(struct waiter *waiter, int64_t ttl_left_ms);
-
-/* The next delay for a holder with ttl_left_ms left after `attempt` busy answers; pure,
- * for the unit tests. `jitter` in [0, 1). */
-uint64_t waiter_delay_ms(unsigned attempt, int64_t ttl_left_ms, double jitter);
-
-/* Cancels a scheduled retry; frees the waiter once the loop has closed its timer. */
-void waiter_destroy(struct waiter *waiter);
+/* `recheck_ms` is the server's "look again after this long at the latest"; `verbose` adds
+ * the 30 s progress message. Pure. */
+uint64_t waiter_timeout_ms(uint64_t ttl_ms, int64_t recheck_ms, bool verbose);
 
 #endif

@@ -1,43 +1,75 @@
--- acquire: become a holder of the lock, if fewer than `limit` hold it now.
+-- acquire: become a holder if a place is free and nobody queued earlier is waiting for it;
+-- otherwise (with enqueue) take or keep a place in the FIFO queue.
 --
--- KEYS[1]  holders: ZSET, member = holder token, score = expiry in server milliseconds
--- KEYS[2]  info:    HASH, field = holder token, value = "fence\nhost\npid\nsince_ms\ntask"
--- KEYS[3]  fence:   STRING counter; never expires, so fences keep increasing
--- ARGV[1]  token    ARGV[2] ttl_ms    ARGV[3] limit
--- ARGV[4]  host     ARGV[5] pid       ARGV[6] task
+-- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] limit  ARGV[4] host  ARGV[5] pid  ARGV[6] task
+-- ARGV[7] enqueue: '1' to wait in the queue, '0' for a single try (--nonblock)
 --
--- Returns {1, fence} when acquired, or, when not, a current holder's
---         {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms} (now: the server's clock).
--- Only the server's clock (TIME) decides expiry; both hash-tagged keys expire with the
--- longest-lived holder, so a lock whose holders all died frees itself within one TTL.
-if redis.replicate_commands then
-	redis.replicate_commands()
-end
-local holders, info, fence_key = KEYS[1], KEYS[2], KEYS[3]
+-- Returns {1, fence} when acquired, or
+--   {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms, position, waiters, recheck_ms}:
+--   the holder that frees a place first ('' and zeros when a place is free but others are
+--   ahead), this waiter's 0-based place in the queue (-1 when not queued), the queue's
+--   length, and when to look again at the latest: when that holder's or an earlier
+--   waiter's time runs out, since no event announces an expiry.
 local token, ttl, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+purge_holders()
+purge_queue()
 
-for _, gone in ipairs(redis.call('ZRANGEBYSCORE', holders, '-inf', now)) do
-	redis.call('ZREM', holders, gone)
-	redis.call('HDEL', info, gone)
+local free = limit - redis.call('ZCARD', K_HOLDERS)
+local eligible = false
+if free > 0 then
+	local heads = redis.call('ZRANGE', K_QUEUE, 0, free - 1)
+	eligible = #heads == 0
+	for _, head in ipairs(heads) do
+		if head == token then
+			eligible = true
+		end
+	end
 end
 
-if redis.call('ZCARD', holders) >= limit then
-	local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
-	local meta = redis.call('HGET', info, first[1]) or ''
-	local fence, host, pid, since, task =
-		string.match(meta, '^(%d+)\n([^\n]*)\n(%d+)\n(%d+)\n(.*)$')
-	return {0, host or '?', tonumber(pid) or 0, task or '', tonumber(since) or 0,
-		tonumber(first[2]) - now, tonumber(fence) or 0, now}
+if eligible then
+	redis.call('ZREM', K_QUEUE, token)
+	redis.call('ZREM', K_QEXP, token)
+	redis.call('DEL', K_WAKE .. token)
+	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+	local fence = redis.call('INCR', K_FENCE)
+	redis.call('ZADD', K_HOLDERS, now + ttl, token)
+	redis.call('HSET', K_INFO, token,
+		fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. ARGV[6])
+	keep_alive(K_HOLDERS, K_INFO)
+	wake_heads(limit, ttl)
+	return {1, fence}
 end
 
-local fence = redis.call('INCR', fence_key)
-redis.call('ZADD', holders, now + ttl, token)
-redis.call('HSET', info, token,
-	fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. ARGV[6])
-local last = redis.call('ZRANGE', holders, -1, -1, 'WITHSCORES')
-local keep = tonumber(last[2]) - now
-redis.call('PEXPIRE', holders, keep)
-redis.call('PEXPIRE', info, keep)
-return {1, fence}
+if ARGV[7] == '1' then
+	if not redis.call('ZSCORE', K_QUEUE, token) then
+		redis.call('ZADD', K_QUEUE, redis.call('INCR', K_SEQ), token)
+	end
+	redis.call('ZADD', K_QEXP, now + ttl, token)
+	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+	-- A place is free, but earlier waiters have it: make sure they know.
+	wake_heads(limit, ttl)
+end
+
+local recheck = ttl
+local host, pid, task, since, ttl_left, fence = '', 0, '', 0, 0, 0
+local first = redis.call('ZRANGE', K_HOLDERS, 0, 0, 'WITHSCORES')
+if #first > 0 then
+	fence, host, pid, since, task = holder_fields(first[1])
+	ttl_left = tonumber(first[2]) - now
+	if free <= 0 then
+		recheck = math.min(recheck, ttl_left)
+	end
+end
+local position = redis.call('ZRANK', K_QUEUE, token)
+if position then
+	for _, ahead in ipairs(redis.call('ZRANGE', K_QUEUE, 0, position - 1)) do
+		local expiry = redis.call('ZSCORE', K_QEXP, ahead)
+		if expiry then
+			recheck = math.min(recheck, tonumber(expiry) - now)
+		end
+	end
+else
+	position = -1
+end
+return {0, host, pid, task, since, ttl_left, fence, now, position,
+	redis.call('ZCARD', K_QUEUE), math.max(recheck, 0)}

@@ -1,10 +1,12 @@
-/* lock_decode_acquire and lock_decode_flag: the replies the scripts give, and garbage a
- * broken or foreign server could send instead, built from RESP text by hiredis's reader. */
+/* lock_decode_acquire, lock_decode_flag and lock_decode_holders: the replies the scripts give
+ * (src/lua/acquire.lua, status.lua, break.lua), and garbage a broken or foreign server could
+ * send instead, built from RESP text by hiredis's reader. */
 #include <criterion/criterion.h>
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -12,6 +14,7 @@
 #include "lock.h"
 
 #define UNTOUCHED_FENCE 0x5eedull
+#define SENTINEL_BYTE 0x5a
 
 /* Parses one whole reply from `resp`; the caller frees it with freeReplyObject. */
 static redisReply *reply_from_resp(const char *resp) {
@@ -26,46 +29,49 @@ static redisReply *reply_from_resp(const char *resp) {
 	return reply;
 }
 
-static void fill_sentinel(struct lock_holder *holder) {
-	memset(holder, 0x5a, sizeof(*holder));
+static void fill_sentinel(void *object, size_t size) {
+	memset(object, SENTINEL_BYTE, size);
 }
 
-static bool is_sentinel(const struct lock_holder *holder) {
-	const unsigned char *bytes = (const unsigned char *)holder;
-	for (size_t i = 0; i < sizeof(*holder); i++) {
-		if (bytes[i] != 0x5a) {
+static bool is_sentinel(const void *object, size_t size) {
+	const unsigned char *bytes = object;
+	for (size_t i = 0; i < size; i++) {
+		if (bytes[i] != SENTINEL_BYTE) {
 			return false;
 		}
 	}
 	return true;
 }
 
+/* ---- acquire ---------------------------------------------------------------------------- */
+
 Test(lock_decode, acquired) {
 	redisReply *reply = reply_from_resp("*2\r\n:1\r\n:42\r\n");
 	uint64_t fence = UNTOUCHED_FENCE;
-	struct lock_holder holder;
+	struct lock_busy busy;
 	struct rw_error err = {0};
-	fill_sentinel(&holder);
-	cr_expect_eq(lock_decode_acquire(reply, &fence, &holder, &err), LOCK_RESULT_YES, "%s",
+	fill_sentinel(&busy, sizeof(busy));
+	cr_expect_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_YES, "%s",
 		err.message);
 	cr_expect_eq(fence, 42);
 	cr_expect_eq(err.kind, RW_ERROR_NONE);
-	cr_expect(is_sentinel(&holder), "holder written for an acquired lock");
+	cr_expect(is_sentinel(&busy, sizeof(busy)), "busy written for an acquired lock");
 	freeReplyObject(reply);
 }
 
 Test(lock_decode, acquired_with_a_large_fence) {
 	redisReply *reply = reply_from_resp("*2\r\n:1\r\n:9223372036854775807\r\n");
 	uint64_t fence = UNTOUCHED_FENCE;
-	struct lock_holder holder;
+	struct lock_busy busy;
 	struct rw_error err = {0};
-	cr_expect_eq(lock_decode_acquire(reply, &fence, &holder, &err), LOCK_RESULT_YES);
+	cr_expect_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_YES);
 	cr_expect_eq(fence, 9223372036854775807ull);
 	freeReplyObject(reply);
 }
 
-Test(lock_decode, busy_fills_the_holder) {
-	redisReply *reply = reply_from_resp("*8\r\n"
+/* {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms, position, waiters, recheck_ms} */
+Test(lock_decode, busy_fills_the_holder_and_the_queue) {
+	redisReply *reply = reply_from_resp("*11\r\n"
 					    ":0\r\n"
 					    "$7\r\nbuild-7\r\n"
 					    ":4242\r\n"
@@ -73,39 +79,111 @@ Test(lock_decode, busy_fills_the_holder) {
 					    ":1700000000000\r\n"
 					    ":12345\r\n"
 					    ":41\r\n"
-					    ":1700000012000\r\n");
+					    ":1700000012000\r\n"
+					    ":2\r\n"
+					    ":5\r\n"
+					    ":6789\r\n");
 	uint64_t fence = UNTOUCHED_FENCE;
-	struct lock_holder holder;
+	struct lock_busy busy;
 	struct rw_error err = {0};
-	fill_sentinel(&holder);
-	cr_assert_eq(lock_decode_acquire(reply, &fence, &holder, &err), LOCK_RESULT_NO, "%s",
+	fill_sentinel(&busy, sizeof(busy));
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
 		err.message);
 	cr_expect_eq(err.kind, RW_ERROR_NONE);
 	cr_expect_eq(fence, UNTOUCHED_FENCE, "fence written for a busy lock");
-	cr_expect_str_eq(holder.host, "build-7");
-	cr_expect_eq(holder.pid, 4242);
-	cr_expect_str_eq(holder.task, "make deploy");
-	cr_expect_eq(holder.since_ms, 1700000000000ull);
-	cr_expect_eq(holder.ttl_left_ms, 12345);
-	cr_expect_eq(holder.fence, 41);
-	cr_expect_eq(holder.server_now_ms, 1700000012000ull);
+	cr_expect_str_eq(busy.holder.host, "build-7");
+	cr_expect_eq(busy.holder.pid, 4242);
+	cr_expect_str_eq(busy.holder.task, "make deploy");
+	cr_expect_eq(busy.holder.since_ms, 1700000000000ull);
+	cr_expect_eq(busy.holder.ttl_left_ms, 12345);
+	cr_expect_eq(busy.holder.fence, 41);
+	cr_expect_eq(busy.holder.server_now_ms, 1700000012000ull);
+	cr_expect_eq(busy.position, 2);
+	cr_expect_eq(busy.waiters, 5);
+	cr_expect_eq(busy.recheck_ms, 6789);
 	freeReplyObject(reply);
 }
 
-/* What acquire.lua answers when a holder's info entry is missing. */
-Test(lock_decode, busy_with_the_scripts_fallback_values) {
-	redisReply *reply = reply_from_resp("*8\r\n:0\r\n$1\r\n?\r\n:0\r\n$0\r\n\r\n:0\r\n:500\r\n"
-					    ":0\r\n:1000\r\n");
+/* A single try (--nonblock, enqueue '0'): not in the queue, so position -1. */
+Test(lock_decode, busy_not_queued) {
+	redisReply *reply = reply_from_resp("*11\r\n:0\r\n$4\r\nhost\r\n:17\r\n$3\r\njob\r\n"
+					    ":1000\r\n:29000\r\n:3\r\n:2000\r\n"
+					    ":-1\r\n:0\r\n:29000\r\n");
 	uint64_t fence = UNTOUCHED_FENCE;
-	struct lock_holder holder;
+	struct lock_busy busy;
 	struct rw_error err = {0};
-	cr_assert_eq(lock_decode_acquire(reply, &fence, &holder, &err), LOCK_RESULT_NO, "%s",
+	fill_sentinel(&busy, sizeof(busy));
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
 		err.message);
-	cr_expect_str_eq(holder.host, "?");
-	cr_expect_eq(holder.pid, 0);
-	cr_expect_str_eq(holder.task, "");
-	cr_expect_eq(holder.ttl_left_ms, 500);
+	cr_expect_eq(busy.position, -1);
+	cr_expect_eq(busy.waiters, 0);
+	cr_expect_eq(busy.recheck_ms, 29000);
+	cr_expect_str_eq(busy.holder.host, "host");
+	cr_expect_eq(busy.holder.pid, 17);
+	cr_expect_eq(busy.holder.fence, 3);
+	cr_expect_eq(busy.holder.server_now_ms, 2000);
 	cr_expect_eq(fence, UNTOUCHED_FENCE);
+	freeReplyObject(reply);
+}
+
+/* A place is free but earlier waiters have it: acquire.lua names no holder ('' and zeros);
+ * the waiter is at the head of the queue and must look again at once (recheck 0). */
+Test(lock_decode, busy_with_a_free_place_and_others_ahead) {
+	redisReply *reply = reply_from_resp("*11\r\n:0\r\n$0\r\n\r\n:0\r\n$0\r\n\r\n"
+					    ":0\r\n:0\r\n:0\r\n:1700000000000\r\n"
+					    ":0\r\n:1\r\n:0\r\n");
+	uint64_t fence = UNTOUCHED_FENCE;
+	struct lock_busy busy;
+	struct rw_error err = {0};
+	fill_sentinel(&busy, sizeof(busy));
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
+		err.message);
+	cr_expect_str_eq(busy.holder.host, "");
+	cr_expect_eq(busy.holder.pid, 0);
+	cr_expect_str_eq(busy.holder.task, "");
+	cr_expect_eq(busy.holder.since_ms, 0);
+	cr_expect_eq(busy.holder.ttl_left_ms, 0);
+	cr_expect_eq(busy.holder.fence, 0);
+	cr_expect_eq(busy.holder.server_now_ms, 1700000000000ull);
+	cr_expect_eq(busy.position, 0);
+	cr_expect_eq(busy.waiters, 1);
+	cr_expect_eq(busy.recheck_ms, 0);
+	cr_expect_eq(fence, UNTOUCHED_FENCE);
+	freeReplyObject(reply);
+}
+
+/* What holder_fields in common.lua gives when a holder's info entry is missing. */
+Test(lock_decode, busy_with_the_scripts_fallback_values) {
+	redisReply *reply = reply_from_resp("*11\r\n:0\r\n$1\r\n?\r\n:0\r\n$0\r\n\r\n:0\r\n:500\r\n"
+					    ":0\r\n:1000\r\n:3\r\n:4\r\n:500\r\n");
+	uint64_t fence = UNTOUCHED_FENCE;
+	struct lock_busy busy;
+	struct rw_error err = {0};
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
+		err.message);
+	cr_expect_str_eq(busy.holder.host, "?");
+	cr_expect_eq(busy.holder.pid, 0);
+	cr_expect_str_eq(busy.holder.task, "");
+	cr_expect_eq(busy.holder.ttl_left_ms, 500);
+	cr_expect_eq(busy.position, 3);
+	cr_expect_eq(busy.waiters, 4);
+	cr_expect_eq(busy.recheck_ms, 500);
+	cr_expect_eq(fence, UNTOUCHED_FENCE);
+	freeReplyObject(reply);
+}
+
+Test(lock_decode, busy_with_large_queue_numbers) {
+	redisReply *reply = reply_from_resp("*11\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n"
+					    ":1\r\n:1\r\n:1\r\n:1\r\n"
+					    ":2147483646\r\n:2147483647\r\n:9223372036854775807\r\n");
+	uint64_t fence = UNTOUCHED_FENCE;
+	struct lock_busy busy;
+	struct rw_error err = {0};
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
+		err.message);
+	cr_expect_eq(busy.position, 2147483646L);
+	cr_expect_eq(busy.waiters, 2147483647L);
+	cr_expect_eq(busy.recheck_ms, INT64_MAX);
 	freeReplyObject(reply);
 }
 
@@ -116,19 +194,22 @@ Test(lock_decode, busy_with_overlong_strings_is_cut_safely) {
 	memset(task, 't', sizeof(task) - 1);
 	task[sizeof(task) - 1] = '\0';
 	int n = snprintf(resp, sizeof(resp),
-		"*8\r\n:0\r\n$%zu\r\n%s\r\n:1\r\n$%zu\r\n%s\r\n:1\r\n:1\r\n:1\r\n:1\r\n",
+		"*11\r\n:0\r\n$%zu\r\n%s\r\n:1\r\n$%zu\r\n%s\r\n:1\r\n:1\r\n:1\r\n:1\r\n"
+		":0\r\n:1\r\n:1\r\n",
 		strlen(host), host, strlen(task), task);
 	cr_assert(n > 0 && (size_t)n < sizeof(resp));
 	redisReply *reply = reply_from_resp(resp);
 	uint64_t fence = UNTOUCHED_FENCE;
-	struct lock_holder holder;
+	struct lock_busy busy;
 	struct rw_error err = {0};
-	cr_assert_eq(lock_decode_acquire(reply, &fence, &holder, &err), LOCK_RESULT_NO, "%s",
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
 		err.message);
-	cr_expect_lt(strlen(holder.host), sizeof(holder.host));
-	cr_expect_lt(strlen(holder.task), sizeof(holder.task));
-	cr_expect_eq(strncmp(holder.host, host, strlen(holder.host)), 0);
-	cr_expect_eq(strncmp(holder.task, task, strlen(holder.task)), 0);
+	cr_expect_lt(strlen(busy.holder.host), sizeof(busy.holder.host));
+	cr_expect_lt(strlen(busy.holder.task), sizeof(busy.holder.task));
+	cr_expect_eq(strlen(busy.holder.host), sizeof(busy.holder.host) - 1);
+	cr_expect_eq(strlen(busy.holder.task), sizeof(busy.holder.task) - 1);
+	cr_expect_eq(strncmp(busy.holder.host, host, strlen(busy.holder.host)), 0);
+	cr_expect_eq(strncmp(busy.holder.task, task, strlen(busy.holder.task)), 0);
 	freeReplyObject(reply);
 }
 
@@ -137,7 +218,29 @@ struct garbage_case {
 	const char *resp;
 };
 
-#define BUSY_TAIL ":1700000000000\r\n:12345\r\n:41\r\n:1700000012000\r\n"
+/* The pieces of a valid busy answer, so that each garbage case below breaks one thing. */
+#define BUSY_HEAD "*11\r\n:0\r\n"
+#define HOLDER_HPT "$1\r\nh\r\n:1\r\n$1\r\nt\r\n"          /* host, pid, task */
+#define HOLDER_SLF ":1700000000000\r\n:12345\r\n:41\r\n"   /* since, ttl_left, fence */
+#define BUSY_NOW ":1700000012000\r\n"                      /* now */
+#define BUSY_QUEUE ":0\r\n:3\r\n:12345\r\n"                /* position, waiters, recheck */
+#define BUSY_TAIL HOLDER_SLF BUSY_NOW BUSY_QUEUE
+#define BUSY_VALID BUSY_HEAD HOLDER_HPT BUSY_TAIL
+
+/* The base the garbage cases are built from is itself good: each case fails for its own
+ * reason. */
+Test(lock_decode, garbage_base_is_valid) {
+	redisReply *reply = reply_from_resp(BUSY_VALID);
+	uint64_t fence = UNTOUCHED_FENCE;
+	struct lock_busy busy;
+	struct rw_error err = {0};
+	cr_assert_eq(lock_decode_acquire(reply, &fence, &busy, &err), LOCK_RESULT_NO, "%s",
+		err.message);
+	cr_expect_eq(busy.position, 0);
+	cr_expect_eq(busy.waiters, 3);
+	cr_expect_eq(busy.recheck_ms, 12345);
+	freeReplyObject(reply);
+}
 
 Test(lock_decode, acquire_rejects_garbage) {
 	static const struct garbage_case cases[] = {
@@ -159,43 +262,73 @@ Test(lock_decode, acquire_rejects_garbage) {
 		{"fence nil", "*2\r\n:1\r\n$-1\r\n"},
 		{"fence array", "*2\r\n:1\r\n*1\r\n:42\r\n"},
 		{"acquired, 3 elements", "*3\r\n:1\r\n:42\r\n:0\r\n"},
-		{"busy, 2 elements", "*2\r\n:0\r\n:42\r\n"},
-		{"busy, 7 elements", "*7\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1\r\n:1\r\n:1\r\n"},
-		{"busy, 9 elements", "*9\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL ":1\r\n"},
-		{"busy, host integer", "*8\r\n:0\r\n:7\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
-		{"busy, host nil", "*8\r\n:0\r\n$-1\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
-		{"busy, pid string", "*8\r\n:0\r\n$1\r\nh\r\n$2\r\n42\r\n$1\r\nt\r\n" BUSY_TAIL},
-		{"busy, negative pid", "*8\r\n:0\r\n$1\r\nh\r\n:-1\r\n$1\r\nt\r\n" BUSY_TAIL},
-		{"busy, task integer", "*8\r\n:0\r\n$1\r\nh\r\n:1\r\n:5\r\n" BUSY_TAIL},
+		{"acquired flag with the busy shape", "*11\r\n:1\r\n" HOLDER_HPT BUSY_TAIL},
+		{"busy flag with the acquired shape", "*2\r\n:0\r\n:42\r\n"},
+		{"busy flag as string", "*11\r\n$1\r\n0\r\n" HOLDER_HPT BUSY_TAIL},
+		{"busy, 1 element", "*1\r\n:0\r\n"},
+		{"busy, 7 elements", "*7\r\n:0\r\n" HOLDER_HPT HOLDER_SLF},
+		{"busy, old 8-element shape", "*8\r\n:0\r\n" HOLDER_HPT HOLDER_SLF BUSY_NOW},
+		{"busy, 10 elements", "*10\r\n:0\r\n" HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:3\r\n"},
+		{"busy, 12 elements", "*12\r\n:0\r\n" HOLDER_HPT BUSY_TAIL ":1\r\n"},
+		{"busy, host integer", BUSY_HEAD ":7\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
+		{"busy, host nil", BUSY_HEAD "$-1\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
+		{"busy, host as status", BUSY_HEAD "+h\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
+		{"busy, pid string", BUSY_HEAD "$1\r\nh\r\n$2\r\n42\r\n$1\r\nt\r\n" BUSY_TAIL},
+		{"busy, negative pid", BUSY_HEAD "$1\r\nh\r\n:-1\r\n$1\r\nt\r\n" BUSY_TAIL},
+		{"busy, task integer", BUSY_HEAD "$1\r\nh\r\n:1\r\n:5\r\n" BUSY_TAIL},
 		{"busy, since string",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n$1\r\n1\r\n:1\r\n:1\r\n:1\r\n"},
-		{"busy, ttl nil",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1\r\n$-1\r\n:1\r\n:1\r\n"},
-		{"busy, negative fence",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1\r\n:1\r\n:-41\r\n:1\r\n"},
+			BUSY_HEAD HOLDER_HPT "$1\r\n1\r\n:12345\r\n:41\r\n" BUSY_NOW BUSY_QUEUE},
 		{"busy, negative since",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:-1\r\n:1\r\n:1\r\n:1\r\n"},
-		{"busy, negative now",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1\r\n:1\r\n:1\r\n:-1\r\n"},
-		{"busy, now array",
-			"*8\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1\r\n:1\r\n:1\r\n*0\r\n"},
-		{"busy, as status", "*8\r\n:0\r\n+h\r\n:1\r\n$1\r\nt\r\n" BUSY_TAIL},
+			BUSY_HEAD HOLDER_HPT ":-1\r\n:12345\r\n:41\r\n" BUSY_NOW BUSY_QUEUE},
+		{"busy, ttl nil",
+			BUSY_HEAD HOLDER_HPT ":1\r\n$-1\r\n:41\r\n" BUSY_NOW BUSY_QUEUE},
+		{"busy, fence string",
+			BUSY_HEAD HOLDER_HPT ":1\r\n:12345\r\n$2\r\n41\r\n" BUSY_NOW BUSY_QUEUE},
+		{"busy, negative fence",
+			BUSY_HEAD HOLDER_HPT ":1\r\n:12345\r\n:-41\r\n" BUSY_NOW BUSY_QUEUE},
+		{"busy, negative now", BUSY_HEAD HOLDER_HPT HOLDER_SLF ":-1\r\n" BUSY_QUEUE},
+		{"busy, now array", BUSY_HEAD HOLDER_HPT HOLDER_SLF "*0\r\n" BUSY_QUEUE},
+		{"busy, now string", BUSY_HEAD HOLDER_HPT HOLDER_SLF "$1\r\n1\r\n" BUSY_QUEUE},
+		{"busy, position -2",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":-2\r\n:3\r\n:12345\r\n"},
+		{"busy, position very negative",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW
+			":-9223372036854775808\r\n:3\r\n:12345\r\n"},
+		{"busy, position string",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW "$1\r\n0\r\n:3\r\n:12345\r\n"},
+		{"busy, position nil",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW "$-1\r\n:3\r\n:12345\r\n"},
+		{"busy, negative waiters",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:-1\r\n:12345\r\n"},
+		{"busy, waiters string",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n$1\r\n3\r\n:12345\r\n"},
+		{"busy, waiters array",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n*1\r\n:3\r\n:12345\r\n"},
+		{"busy, negative recheck",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:3\r\n:-1\r\n"},
+		{"busy, recheck string",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:3\r\n$3\r\n100\r\n"},
+		{"busy, recheck nil", BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:3\r\n$-1\r\n"},
+		{"busy, recheck as status",
+			BUSY_HEAD HOLDER_HPT HOLDER_SLF BUSY_NOW ":0\r\n:3\r\n+100\r\n"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		redisReply *reply = reply_from_resp(cases[i].resp);
 		uint64_t fence = UNTOUCHED_FENCE;
-		struct lock_holder holder;
+		struct lock_busy busy;
 		struct rw_error err = {0};
-		fill_sentinel(&holder);
-		enum lock_result result = lock_decode_acquire(reply, &fence, &holder, &err);
+		fill_sentinel(&busy, sizeof(busy));
+		enum lock_result result = lock_decode_acquire(reply, &fence, &busy, &err);
 		cr_expect_eq(result, LOCK_RESULT_ERROR, "%s: result %d", cases[i].what, result);
 		cr_expect_eq(err.kind, RW_ERROR_SERVER, "%s: kind %d", cases[i].what, err.kind);
 		cr_expect_neq(err.message[0], '\0', "%s: no message", cases[i].what);
 		cr_expect_eq(fence, UNTOUCHED_FENCE, "%s: fence written", cases[i].what);
-		cr_expect(is_sentinel(&holder), "%s: holder written", cases[i].what);
+		cr_expect(is_sentinel(&busy, sizeof(busy)), "%s: busy written", cases[i].what);
 		freeReplyObject(reply);
 	}
 }
+
+/* ---- extend, release, leave ------------------------------------------------------------- */
 
 Test(lock_decode, flag) {
 	static const struct {
@@ -233,6 +366,254 @@ Test(lock_decode, flag_rejects_garbage) {
 		cr_expect_eq(result, LOCK_RESULT_ERROR, "%s: result %d", cases[i].what, result);
 		cr_expect_eq(err.kind, RW_ERROR_SERVER, "%s: kind %d", cases[i].what, err.kind);
 		cr_expect_neq(err.message[0], '\0', "%s: no message", cases[i].what);
+		freeReplyObject(reply);
+	}
+}
+
+/* ---- status and break ------------------------------------------------------------------- */
+
+/* Decodes `resp`, which must succeed; the caller frees status->holders. */
+static void decode_holders_ok(const char *resp, bool with_waiters, struct lock_status *status) {
+	redisReply *reply = reply_from_resp(resp);
+	struct rw_error err = {0};
+	fill_sentinel(status, sizeof(*status));
+	cr_assert_eq(lock_decode_holders(reply, with_waiters, status, &err), LOCK_RESULT_YES,
+		"%s", err.message);
+	cr_expect_eq(err.kind, RW_ERROR_NONE);
+	freeReplyObject(reply);
+}
+
+static void expect_holder(const struct lock_holder *holder, const char *host, long pid,
+	const char *task, uint64_t since_ms, int64_t ttl_left_ms, uint64_t fence, uint64_t now) {
+	cr_expect_str_eq(holder->host, host);
+	cr_expect_eq(holder->pid, pid, "%s: pid %ld", host, holder->pid);
+	cr_expect_str_eq(holder->task, task);
+	cr_expect_eq(holder->since_ms, since_ms, "%s: since", host);
+	cr_expect_eq(holder->ttl_left_ms, ttl_left_ms, "%s: ttl_left", host);
+	cr_expect_eq(holder->fence, fence, "%s: fence", host);
+	cr_expect_eq(holder->server_now_ms, now, "%s: server_now", host);
+}
+
+/* {now_ms, waiters, then per holder: host, pid, task, since_ms, ttl_left_ms, fence} */
+Test(lock_decode_holders, status_with_no_holder) {
+	struct lock_status status;
+	decode_holders_ok("*2\r\n:1700000000000\r\n:0\r\n", true, &status);
+	cr_expect_eq(status.server_now_ms, 1700000000000ull);
+	cr_expect_eq(status.waiters, 0);
+	cr_expect_eq(status.holder_count, 0);
+	cr_expect_null(status.holders);
+	free(status.holders);
+}
+
+Test(lock_decode_holders, status_with_no_holder_but_waiters) {
+	struct lock_status status;
+	decode_holders_ok("*2\r\n:5\r\n:7\r\n", true, &status);
+	cr_expect_eq(status.server_now_ms, 5);
+	cr_expect_eq(status.waiters, 7);
+	cr_expect_eq(status.holder_count, 0);
+	cr_expect_null(status.holders);
+	free(status.holders);
+}
+
+Test(lock_decode_holders, status_with_one_holder) {
+	struct lock_status status;
+	decode_holders_ok("*8\r\n:1700000012000\r\n:2\r\n"
+			  "$7\r\nbuild-7\r\n:4242\r\n$11\r\nmake deploy\r\n"
+			  ":1700000000000\r\n:12345\r\n:41\r\n",
+		true, &status);
+	cr_expect_eq(status.server_now_ms, 1700000012000ull);
+	cr_expect_eq(status.waiters, 2);
+	cr_assert_eq(status.holder_count, 1);
+	cr_assert_not_null(status.holders);
+	expect_holder(&status.holders[0], "build-7", 4242, "make deploy", 1700000000000ull, 12345,
+		41, 1700000012000ull);
+	free(status.holders);
+}
+
+Test(lock_decode_holders, status_with_three_holders) {
+	struct lock_status status;
+	decode_holders_ok("*20\r\n:9000\r\n:11\r\n"
+			  "$1\r\na\r\n:1\r\n$6\r\ntask a\r\n:1000\r\n:100\r\n:7\r\n"
+			  "$1\r\nb\r\n:2\r\n$0\r\n\r\n:2000\r\n:200\r\n:8\r\n"
+			  "$1\r\n?\r\n:0\r\n$0\r\n\r\n:0\r\n:300\r\n:0\r\n",
+		true, &status);
+	cr_expect_eq(status.server_now_ms, 9000);
+	cr_expect_eq(status.waiters, 11);
+	cr_assert_eq(status.holder_count, 3);
+	cr_assert_not_null(status.holders);
+	expect_holder(&status.holders[0], "a", 1, "task a", 1000, 100, 7, 9000);
+	expect_holder(&status.holders[1], "b", 2, "", 2000, 200, 8, 9000);
+	/* holder_fields' fallback for a missing info entry */
+	expect_holder(&status.holders[2], "?", 0, "", 0, 300, 0, 9000);
+	free(status.holders);
+}
+
+/* {now_ms, then per removed holder: host, pid, task, since_ms, ttl_left_ms, fence} */
+Test(lock_decode_holders, break_with_nothing_removed) {
+	struct lock_status status;
+	decode_holders_ok("*1\r\n:1700000000000\r\n", false, &status);
+	cr_expect_eq(status.server_now_ms, 1700000000000ull);
+	cr_expect_eq(status.waiters, 0);
+	cr_expect_eq(status.holder_count, 0);
+	cr_expect_null(status.holders);
+	free(status.holders);
+}
+
+Test(lock_decode_holders, break_with_two_removed) {
+	struct lock_status status;
+	decode_holders_ok("*13\r\n:50000\r\n"
+			  "$5\r\nhost1\r\n:100\r\n$5\r\nsleep\r\n:40000\r\n:20000\r\n:9\r\n"
+			  "$5\r\nhost2\r\n:200\r\n$4\r\nmake\r\n:45000\r\n:25000\r\n"
+			  ":9223372036854775807\r\n",
+		false, &status);
+	cr_expect_eq(status.server_now_ms, 50000);
+	cr_expect_eq(status.waiters, 0, "break tells no waiters");
+	cr_assert_eq(status.holder_count, 2);
+	cr_assert_not_null(status.holders);
+	expect_holder(&status.holders[0], "host1", 100, "sleep", 40000, 20000, 9, 50000);
+	expect_holder(&status.holders[1], "host2", 200, "make", 45000, 25000,
+		9223372036854775807ull, 50000);
+	free(status.holders);
+}
+
+Test(lock_decode_holders, overlong_strings_are_cut_safely) {
+	char host[1000], task[2000], resp[4000];
+	memset(host, 'h', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	memset(task, 't', sizeof(task) - 1);
+	task[sizeof(task) - 1] = '\0';
+	int n = snprintf(resp, sizeof(resp),
+		"*7\r\n:1\r\n$%zu\r\n%s\r\n:1\r\n$%zu\r\n%s\r\n:1\r\n:1\r\n:1\r\n", strlen(host),
+		host, strlen(task), task);
+	cr_assert(n > 0 && (size_t)n < sizeof(resp));
+	struct lock_status status;
+	decode_holders_ok(resp, false, &status);
+	cr_assert_eq(status.holder_count, 1);
+	cr_expect_eq(strlen(status.holders[0].host), sizeof(status.holders[0].host) - 1);
+	cr_expect_eq(strlen(status.holders[0].task), sizeof(status.holders[0].task) - 1);
+	cr_expect_eq(strncmp(status.holders[0].host, host, strlen(status.holders[0].host)), 0);
+	cr_expect_eq(strncmp(status.holders[0].task, task, strlen(status.holders[0].task)), 0);
+	free(status.holders);
+}
+
+/* One valid holder, to build the garbage cases from. */
+#define H_OK "$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:7\r\n"
+
+struct holders_garbage_case {
+	const char *what;
+	bool with_waiters;
+	const char *resp;
+};
+
+Test(lock_decode_holders, garbage_bases_are_valid) {
+	static const struct holders_garbage_case bases[] = {
+		{"status base", true, "*14\r\n:1\r\n:0\r\n" H_OK H_OK},
+		{"break base", false, "*13\r\n:1\r\n" H_OK H_OK},
+	};
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		struct lock_status status;
+		decode_holders_ok(bases[i].resp, bases[i].with_waiters, &status);
+		cr_expect_eq(status.holder_count, 2, "%s", bases[i].what);
+		free(status.holders);
+	}
+}
+
+Test(lock_decode_holders, rejects_garbage) {
+	static const struct holders_garbage_case cases[] = {
+		/* not an array */
+		{"status: status", true, "+OK\r\n"},
+		{"status: nil", true, "$-1\r\n"},
+		{"status: error", true, "-ERR boom\r\n"},
+		{"status: integer", true, ":1\r\n"},
+		{"status: string", true, "$2\r\nhi\r\n"},
+		{"status: nil array", true, "*-1\r\n"},
+		{"break: status", false, "+OK\r\n"},
+		{"break: nil", false, "$-1\r\n"},
+		{"break: integer", false, ":1\r\n"},
+		{"break: string", false, "$2\r\nhi\r\n"},
+		{"break: nil array", false, "*-1\r\n"},
+		/* element count not first + 6k */
+		{"status: empty array", true, "*0\r\n"},
+		{"status: now only", true, "*1\r\n:1\r\n"},
+		{"status: 3 elements", true, "*3\r\n:1\r\n:0\r\n$1\r\nh\r\n"},
+		{"status: 7 elements", true,
+			"*7\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n"},
+		{"status: 9 elements", true, "*9\r\n:1\r\n:0\r\n" H_OK ":1\r\n"},
+		{"status: 13 elements", true, "*13\r\n:1\r\n:0\r\n" H_OK "$1\r\nh\r\n:1\r\n"
+					     "$1\r\nt\r\n:1000\r\n:100\r\n"},
+		{"break: empty array", false, "*0\r\n"},
+		{"break: 2 elements", false, "*2\r\n:1\r\n$1\r\nh\r\n"},
+		{"break: 6 elements", false,
+			"*6\r\n:1\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n"},
+		{"break: 8 elements", false, "*8\r\n:1\r\n" H_OK ":1\r\n"},
+		/* a status answer read as a break answer and the other way round */
+		{"status answer as break, no holder", false, "*2\r\n:1\r\n:0\r\n"},
+		{"status answer as break, 1 holder", false, "*8\r\n:1\r\n:0\r\n" H_OK},
+		{"break answer as status, no holder", true, "*1\r\n:1\r\n"},
+		{"break answer as status, 1 holder", true, "*7\r\n:1\r\n" H_OK},
+		/* now and waiters */
+		{"status: negative now", true, "*2\r\n:-1\r\n:0\r\n"},
+		{"status: now string", true, "*2\r\n$1\r\n1\r\n:0\r\n"},
+		{"status: now nil", true, "*2\r\n$-1\r\n:0\r\n"},
+		{"status: negative waiters", true, "*2\r\n:1\r\n:-1\r\n"},
+		{"status: waiters string", true, "*2\r\n:1\r\n$1\r\n0\r\n"},
+		{"status: waiters nil", true, "*2\r\n:1\r\n$-1\r\n"},
+		{"status: waiters array", true, "*2\r\n:1\r\n*0\r\n"},
+		{"status: negative waiters with a holder", true, "*8\r\n:1\r\n:-3\r\n" H_OK},
+		{"break: negative now", false, "*1\r\n:-1\r\n"},
+		{"break: now string", false, "*1\r\n$1\r\n1\r\n"},
+		{"break: negative now with a holder", false, "*7\r\n:-1\r\n" H_OK},
+		/* a bad holder: the first, or a later one once the array is allocated */
+		{"status: host integer", true, "*8\r\n:1\r\n:0\r\n:7\r\n:1\r\n$1\r\nt\r\n"
+					      ":1000\r\n:100\r\n:7\r\n"},
+		{"status: host nil", true, "*8\r\n:1\r\n:0\r\n$-1\r\n:1\r\n$1\r\nt\r\n"
+					  ":1000\r\n:100\r\n:7\r\n"},
+		{"status: negative pid", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:-1\r\n$1\r\nt\r\n"
+					      ":1000\r\n:100\r\n:7\r\n"},
+		{"status: pid string", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n$1\r\n1\r\n$1\r\nt\r\n"
+					    ":1000\r\n:100\r\n:7\r\n"},
+		{"status: task integer", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n:5\r\n"
+					      ":1000\r\n:100\r\n:7\r\n"},
+		{"status: negative since", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n"
+						":-1000\r\n:100\r\n:7\r\n"},
+		{"status: ttl_left string", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n"
+						 ":1000\r\n$3\r\n100\r\n:7\r\n"},
+		{"status: negative fence", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n"
+						":1000\r\n:100\r\n:-7\r\n"},
+		{"status: fence nil", true, "*8\r\n:1\r\n:0\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n"
+					   ":1000\r\n:100\r\n$-1\r\n"},
+		{"status: third holder's pid negative", true,
+			"*20\r\n:1\r\n:0\r\n" H_OK H_OK
+			"$1\r\nh\r\n:-1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:7\r\n"},
+		{"status: second holder's task nil", true,
+			"*20\r\n:1\r\n:0\r\n" H_OK "$1\r\nh\r\n:1\r\n$-1\r\n:1000\r\n:100\r\n:7\r\n"
+			H_OK},
+		{"break: negative pid", false,
+			"*7\r\n:1\r\n$1\r\nh\r\n:-1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:7\r\n"},
+		{"break: negative fence", false,
+			"*7\r\n:1\r\n$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:-7\r\n"},
+		{"break: host as status", false,
+			"*7\r\n:1\r\n+h\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:7\r\n"},
+		{"break: second holder's fence negative", false,
+			"*13\r\n:1\r\n" H_OK "$1\r\nh\r\n:1\r\n$1\r\nt\r\n:1000\r\n:100\r\n:-1\r\n"},
+		{"break: second holder's since string", false,
+			"*13\r\n:1\r\n" H_OK "$1\r\nh\r\n:1\r\n$1\r\nt\r\n$1\r\n1\r\n:100\r\n:7\r\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		redisReply *reply = reply_from_resp(cases[i].resp);
+		struct lock_status status;
+		struct rw_error err = {0};
+		fill_sentinel(&status, sizeof(status));
+		enum lock_result result =
+			lock_decode_holders(reply, cases[i].with_waiters, &status, &err);
+		cr_expect_eq(result, LOCK_RESULT_ERROR, "%s: result %d", cases[i].what, result);
+		cr_expect_eq(err.kind, RW_ERROR_SERVER, "%s: kind %d", cases[i].what, err.kind);
+		cr_expect_neq(err.message[0], '\0', "%s: no message", cases[i].what);
+		cr_expect(is_sentinel(&status, sizeof(status)), "%s: status written",
+			cases[i].what);
+		if (result != LOCK_RESULT_ERROR && !is_sentinel(&status, sizeof(status))) {
+			free(status.holders);
+		}
 		freeReplyObject(reply);
 	}
 }

@@ -615,9 +615,6 @@ Test(options, finish_is_safe_on_zeroed_and_finished_structs) {
  * move its case from here to a test of what it does. */
 Test(options, not_yet_supported_features_are_usage_errors) {
 	static const struct usage_case cases[] = {
-		{{"--status", "L", NULL}, "not supported"},
-		{{"--status", "--json", "L", NULL}, "not supported"},
-		{{"--break", "L", NULL}, "not supported"},
 		{{"--shared", "L", "--", "true", NULL}, "not supported"},
 		{{"-s", "L", "--", "true", NULL}, "not supported"},
 		{{"-l", "2", "L", "--", "true", NULL}, "not supported"},
@@ -639,6 +636,47 @@ Test(options, not_yet_supported_features_are_usage_errors) {
 	parse(&p, &no_env, "--min-hold", "0", "-l", "1", "L", "--", "true", NULL);
 	expect_ok(&p);
 	options_finish(&p.opts);
+}
+
+Test(options, status_and_break) {
+	static const struct {
+		const char *args[5];
+		enum options_action action;
+		bool json;
+	} cases[] = {
+		{{"--status", "L", NULL}, ACTION_STATUS, false},
+		{{"L", "--status", NULL}, ACTION_STATUS, false},
+		{{"--status", "--json", "L", NULL}, ACTION_STATUS, true},
+		{{"--json", "--status", "L", NULL}, ACTION_STATUS, true},
+		{{"L", "--status", "--json", NULL}, ACTION_STATUS, true},
+		{{"--break", "L", NULL}, ACTION_BREAK, false},
+		{{"L", "--break", NULL}, ACTION_BREAK, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct parsed p;
+		parse_args(&p, &no_env, cases[i].args);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.action, cases[i].action, "case %zu", i);
+		cr_expect_eq(p.opts.json, cases[i].json, "case %zu", i);
+		cr_expect_str_eq(p.opts.lock, "L", "case %zu", i);
+		cr_expect_null(p.opts.command, "case %zu", i);
+		cr_expect_null(p.opts.task, "case %zu: a task without a command", i);
+		options_finish(&p.opts);
+	}
+}
+
+Test(options, status_and_break_usage_errors) {
+	static const struct usage_case cases[] = {
+		{{"--status", "--break", "L", NULL}, "exclude each other"},
+		{{"--break", "L", "--status", NULL}, "exclude each other"},
+		{{"--status", "L", "--", "true", NULL}, "takes only a lock name"},
+		{{"--status", "L", "true", NULL}, "takes only a lock name"},
+		{{"--break", "L", "--", "true", NULL}, "takes only a lock name"},
+		{{"--break", "--json", "L", NULL}, "--json goes with --status"},
+		{{"--status", NULL}, "no lock name"},
+		{{"--break", NULL}, "no lock name"},
+	};
+	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 Test(options, json_without_status_is_a_usage_error) {

@@ -1,164 +1,134 @@
-/* waiter_delay_ms's growth, cap, jitter and TTL bounds, and a waiter's timer on a real loop. */
+/* waiter_timeout_ms: how long a queued waiter blocks on its wake-up before it looks again. */
 #include <criterion/criterion.h>
 
-#include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
-
-#include <uv.h>
 
 #include "waiter.h"
 
-#define FIRST_MS 10
-#define MAX_MS 200
-#define FAR_TTL_MS INT64_C(1000000)
+#define DEFAULT_TTL_MS 30000u
+#define NO_RECHECK INT64_C(-1)
 
-static const double jitters[] = {0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999999};
-
-/* The delay before jitter: FIRST_MS doubling per attempt, capped at MAX_MS. */
-static uint64_t base_delay(unsigned attempt) {
-	uint64_t delay = FIRST_MS;
-	for (unsigned i = 0; i < attempt && delay < MAX_MS; i++) {
-		delay *= 2;
-	}
-	return delay < MAX_MS ? delay : MAX_MS;
+static void expect_timeout(uint64_t ttl_ms, int64_t recheck_ms, bool verbose, uint64_t want) {
+	uint64_t got = waiter_timeout_ms(ttl_ms, recheck_ms, verbose);
+	cr_expect_eq(got, want, "ttl %llu, recheck %lld, verbose %d: %llu, want %llu",
+		(unsigned long long)ttl_ms, (long long)recheck_ms, verbose,
+		(unsigned long long)got, (unsigned long long)want);
 }
 
-Test(waiter, first_delay_is_about_10ms) {
-	uint64_t delay = waiter_delay_ms(0, FAR_TTL_MS, 0.5);
-	cr_expect_geq(delay, 9);
-	cr_expect_leq(delay, 11);
-	for (size_t j = 0; j < sizeof(jitters) / sizeof(jitters[0]); j++) {
-		delay = waiter_delay_ms(0, FAR_TTL_MS, jitters[j]);
-		cr_expect_geq(delay, 7, "jitter %g: %llu", jitters[j], (unsigned long long)delay);
-		cr_expect_leq(delay, 13, "jitter %g: %llu", jitters[j], (unsigned long long)delay);
-	}
+Test(waiter, constants) {
+	cr_expect_eq(WAITER_SLACK_MS, 10);
+	cr_expect_eq(WAITER_MIN_MS, 5);
+	cr_expect_eq(WAITER_PROGRESS_MS, 30000);
 }
 
-Test(waiter, stays_within_the_jitter_bounds) {
-	for (unsigned attempt = 0; attempt < 40; attempt++) {
-		uint64_t base = base_delay(attempt);
-		for (size_t j = 0; j < sizeof(jitters) / sizeof(jitters[0]); j++) {
-			uint64_t delay = waiter_delay_ms(attempt, FAR_TTL_MS, jitters[j]);
-			cr_expect_geq(delay * 4, base * 3 - 3,
-				"attempt %u, jitter %g: %llu below 0.75 x %llu", attempt,
-				jitters[j], (unsigned long long)delay, (unsigned long long)base);
-			cr_expect_leq(delay * 4, base * 5 + 3,
-				"attempt %u, jitter %g: %llu above 1.25 x %llu", attempt,
-				jitters[j], (unsigned long long)delay, (unsigned long long)base);
-		}
-	}
+/* Nothing expires sooner: look again after half a TTL, well before the waiter's own place
+ * in the queue (one TTL) runs out. */
+Test(waiter, default_ttl_without_a_sooner_recheck_is_half_the_ttl) {
+	expect_timeout(DEFAULT_TTL_MS, DEFAULT_TTL_MS, false, 15000);
+	expect_timeout(DEFAULT_TTL_MS, DEFAULT_TTL_MS, true, 15000);
+	expect_timeout(DEFAULT_TTL_MS, INT64_MAX, false, 15000);
+	expect_timeout(DEFAULT_TTL_MS, 1000000, false, 15000);
 }
 
-Test(waiter, grows_then_is_capped_at_200ms) {
-	for (size_t j = 0; j < sizeof(jitters) / sizeof(jitters[0]); j++) {
-		uint64_t previous = 0;
-		for (unsigned attempt = 0; attempt < 64; attempt++) {
-			uint64_t delay = waiter_delay_ms(attempt, FAR_TTL_MS, jitters[j]);
-			cr_expect_geq(delay, previous, "jitter %g: attempt %u shrank to %llu",
-				jitters[j], attempt, (unsigned long long)delay);
-			cr_expect_leq(delay, MAX_MS * 5 / 4, "attempt %u: %llu", attempt,
-				(unsigned long long)delay);
-			previous = delay;
-		}
-	}
-	cr_expect_gt(waiter_delay_ms(3, FAR_TTL_MS, 0.5), waiter_delay_ms(0, FAR_TTL_MS, 0.5));
-	static const unsigned late[] = {5, 6, 10, 100, 1000, UINT_MAX};
-	for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++) {
-		uint64_t delay = waiter_delay_ms(late[i], FAR_TTL_MS, 0.5);
-		cr_expect_geq(delay, 190, "attempt %u: %llu", late[i], (unsigned long long)delay);
-		cr_expect_leq(delay, 210, "attempt %u: %llu", late[i], (unsigned long long)delay);
+Test(waiter, a_sooner_recheck_gets_the_slack) {
+	expect_timeout(DEFAULT_TTL_MS, 100, false, 100 + WAITER_SLACK_MS);
+	expect_timeout(DEFAULT_TTL_MS, 100, true, 110);
+	expect_timeout(DEFAULT_TTL_MS, 1, false, 11);
+	expect_timeout(DEFAULT_TTL_MS, 12345, false, 12355);
+	expect_timeout(DEFAULT_TTL_MS, 14989, false, 14999);
+}
+
+Test(waiter, recheck_zero_is_the_slack) {
+	expect_timeout(DEFAULT_TTL_MS, 0, false, WAITER_SLACK_MS);
+	expect_timeout(DEFAULT_TTL_MS, 0, true, 10);
+	expect_timeout(1000, 0, false, 10);
+}
+
+Test(waiter, a_recheck_past_half_the_ttl_gives_half_the_ttl) {
+	expect_timeout(DEFAULT_TTL_MS, 14990, false, 15000);
+	expect_timeout(DEFAULT_TTL_MS, 14995, false, 15000);
+	expect_timeout(DEFAULT_TTL_MS, 15000, false, 15000);
+	expect_timeout(DEFAULT_TTL_MS, 20000, false, 15000);
+	expect_timeout(1000, 600, false, 500);
+	expect_timeout(1000, 489, false, 499);
+}
+
+Test(waiter, a_negative_recheck_is_ignored) {
+	static const int64_t negatives[] = {-1, -2, -10, -1000, INT64_MIN};
+	for (size_t i = 0; i < sizeof(negatives) / sizeof(negatives[0]); i++) {
+		expect_timeout(DEFAULT_TTL_MS, negatives[i], false, 15000);
+		expect_timeout(1000, negatives[i], false, 500);
+		expect_timeout(600000, negatives[i], true, 30000);
 	}
 }
 
-Test(waiter, never_past_the_holders_ttl_and_never_zero) {
-	static const int64_t ttls[] = {0, 1, 2, 5, 9, 50, 150, 199, 249};
+Test(waiter, verbose_caps_at_the_progress_interval) {
+	expect_timeout(600000, NO_RECHECK, true, WAITER_PROGRESS_MS);
+	expect_timeout(600000, NO_RECHECK, false, 300000);
+	expect_timeout(600000, 600000, true, 30000);
+	expect_timeout(600000, 600000, false, 300000);
+	expect_timeout(600000, 40000, true, 30000);
+	expect_timeout(600000, 40000, false, 40010);
+	expect_timeout(600000, 29990, true, 30000);
+	expect_timeout(600000, 20000, true, 20010);
+	expect_timeout(60000, NO_RECHECK, true, 30000);
+	expect_timeout(60002, NO_RECHECK, true, 30000);
+	expect_timeout(60002, NO_RECHECK, false, 30001);
+	expect_timeout(UINT64_MAX, NO_RECHECK, true, 30000);
+	expect_timeout(UINT64_MAX, NO_RECHECK, false, UINT64_MAX / 2);
+}
+
+Test(waiter, never_below_the_minimum) {
+	static const uint64_t ttls[] = {0, 1, 2, 5, 9, 10, 11};
+	static const int64_t rechecks[] = {NO_RECHECK, 0, 1, 5, 100};
 	for (size_t t = 0; t < sizeof(ttls) / sizeof(ttls[0]); t++) {
-		for (unsigned attempt = 0; attempt < 12; attempt++) {
-			for (size_t j = 0; j < sizeof(jitters) / sizeof(jitters[0]); j++) {
-				uint64_t delay = waiter_delay_ms(attempt, ttls[t], jitters[j]);
-				cr_expect_geq(delay, 1, "ttl %lld, attempt %u", (long long)ttls[t],
-					attempt);
-				cr_expect_leq(delay, (uint64_t)ttls[t] + 1,
-					"ttl %lld, attempt %u, jitter %g: %llu", (long long)ttls[t],
-					attempt, jitters[j], (unsigned long long)delay);
+		for (size_t r = 0; r < sizeof(rechecks) / sizeof(rechecks[0]); r++) {
+			for (int verbose = 0; verbose <= 1; verbose++) {
+				expect_timeout(ttls[t], rechecks[r], verbose, WAITER_MIN_MS);
 			}
 		}
 	}
-	/* A TTL that is negative (expired, or no expiry known) still gives a short, non-zero
-	 * delay. */
-	static const int64_t odd_ttls[] = {-1, -2, -1000, INT64_MIN};
-	for (size_t t = 0; t < sizeof(odd_ttls) / sizeof(odd_ttls[0]); t++) {
-		for (size_t j = 0; j < sizeof(jitters) / sizeof(jitters[0]); j++) {
-			uint64_t delay = waiter_delay_ms(4, odd_ttls[t], jitters[j]);
-			cr_expect_geq(delay, 1, "ttl %lld", (long long)odd_ttls[t]);
-			cr_expect_leq(delay, MAX_MS * 5 / 4, "ttl %lld", (long long)odd_ttls[t]);
+	expect_timeout(12, NO_RECHECK, false, 6);
+	expect_timeout(30, 0, false, 10);
+	expect_timeout(30, NO_RECHECK, false, 15);
+}
+
+/* Over a grid: never below WAITER_MIN_MS; otherwise never past half the TTL, never past
+ * recheck + slack, never past 30 s when verbose; and a later recheck never gives an earlier
+ * look. */
+Test(waiter, bounds_over_a_grid) {
+	static const uint64_t ttls[] = {0, 3, 20, 100, 1000, 30000, 59999, 60000, 600000,
+		86400000};
+	static const int64_t rechecks[] = {0, 3, 9, 10, 50, 499, 500, 14990, 29990, 30000,
+		100000, INT64_MAX};
+	for (size_t t = 0; t < sizeof(ttls) / sizeof(ttls[0]); t++) {
+		for (int verbose = 0; verbose <= 1; verbose++) {
+			uint64_t previous = 0;
+			for (size_t r = 0; r < sizeof(rechecks) / sizeof(rechecks[0]); r++) {
+				uint64_t ttl = ttls[t];
+				int64_t recheck = rechecks[r];
+				uint64_t got = waiter_timeout_ms(ttl, recheck, verbose);
+				cr_expect_geq(got, WAITER_MIN_MS);
+				if (got > WAITER_MIN_MS) {
+					cr_expect_leq(got, ttl / 2, "ttl %llu, recheck %lld: %llu",
+						(unsigned long long)ttl, (long long)recheck,
+						(unsigned long long)got);
+					cr_expect_leq(got, (uint64_t)recheck + WAITER_SLACK_MS,
+						"ttl %llu, recheck %lld: %llu", (unsigned long long)ttl,
+						(long long)recheck, (unsigned long long)got);
+				}
+				if (verbose) {
+					cr_expect_leq(got, WAITER_PROGRESS_MS);
+				}
+				cr_expect_geq(got, previous, "ttl %llu, recheck %lld: %llu shrank",
+					(unsigned long long)ttl, (long long)recheck,
+					(unsigned long long)got);
+				previous = got;
+			}
+			/* No recheck known is the same as a recheck far away. */
+			cr_expect_eq(waiter_timeout_ms(ttls[t], -1, verbose),
+				waiter_timeout_ms(ttls[t], INT64_MAX, verbose));
 		}
 	}
-}
-
-static void count_retry(void *data) {
-	int *calls = data;
-	(*calls)++;
-}
-
-static void destroy_on_retry(void *data) {
-	struct waiter **waiter = data;
-	waiter_destroy(*waiter);
-	*waiter = NULL;
-}
-
-Test(waiter, schedule_calls_back_once_and_closes_cleanly) {
-	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	struct waiter *waiter = NULL;
-	waiter = waiter_create(&loop, destroy_on_retry, &waiter);
-	cr_assert_not_null(waiter);
-	uint64_t start = uv_hrtime();
-	waiter_schedule(waiter, 0);
-	cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-	cr_expect_null(waiter, "the retry callback did not run");
-	cr_expect_lt((uv_hrtime() - start) / 1000000, 1000, "a 1 ms retry took a second");
-	cr_expect_eq(uv_loop_close(&loop), 0);
-}
-
-Test(waiter, destroy_cancels_a_scheduled_retry) {
-	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	int calls = 0;
-	struct waiter *waiter = waiter_create(&loop, count_retry, &calls);
-	cr_assert_not_null(waiter);
-	waiter_schedule(waiter, FAR_TTL_MS);
-	waiter_destroy(waiter);
-	cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-	cr_expect_eq(calls, 0);
-	cr_expect_eq(uv_loop_close(&loop), 0);
-}
-
-Test(waiter, destroy_without_schedule_and_null) {
-	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	int calls = 0;
-	struct waiter *waiter = waiter_create(&loop, count_retry, &calls);
-	cr_assert_not_null(waiter);
-	waiter_destroy(waiter);
-	waiter_destroy(NULL);
-	cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-	cr_expect_eq(calls, 0);
-	cr_expect_eq(uv_loop_close(&loop), 0);
-}
-
-Test(waiter, rescheduling_retries_again) {
-	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	int calls = 0;
-	struct waiter *waiter = waiter_create(&loop, count_retry, &calls);
-	cr_assert_not_null(waiter);
-	for (int round = 1; round <= 3; round++) {
-		waiter_schedule(waiter, 1);
-		cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-		cr_expect_eq(calls, round);
-	}
-	waiter_destroy(waiter);
-	cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-	cr_expect_eq(uv_loop_close(&loop), 0);
 }

@@ -1,0 +1,15 @@
+/* The operator's commands: --status [--json] shows who holds a lock and how many wait;
+ * --break removes every holder and wakes the waiters. */
+#ifndef RWITH_ADMIN_H
+#define RWITH_ADMIN_H
+
+#include <uv.h>
+
+#include "error.h"
+#include "options.h"
+
+/* Runs opts->action (ACTION_STATUS or ACTION_BREAK) on `loop` and prints the result to
+ * stdout; fills err (RW_ERROR_SERVER when the server could not be used). */
+void admin_run(uv_loop_t *loop, const struct rw_options *opts, struct rw_error *err);
+
+#endif
