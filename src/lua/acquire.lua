@@ -8,7 +8,7 @@
 --   {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms, position, waiters, recheck_ms}:
 --   the holder that frees a place first ('' and zeros when a place is free but others are
 --   ahead), this waiter's 0-based place in the queue (-1 when not queued), the queue's
---   length, and when to look again at the latest: when that holder's or an earlier
+--   length, and when to look again at the latest: when that holder's or the previous
 --   waiter's time runs out, since no event announces an expiry.
 local token, ttl, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 purge_holders()
@@ -60,15 +60,17 @@ if #first > 0 then
 		recheck = math.min(recheck, ttl_left)
 	end
 end
+-- Watching the waiter right ahead is enough: if it dies, its place expires, and whoever
+-- is behind a dead waiter watches it in turn, so nobody waits more than a TTL for a
+-- crashed waiter, and each look costs O(1) however long the queue is.
 local position = redis.call('ZRANK', K_QUEUE, token)
-if position then
-	for _, ahead in ipairs(redis.call('ZRANGE', K_QUEUE, 0, position - 1)) do
-		local expiry = redis.call('ZSCORE', K_QEXP, ahead)
-		if expiry then
-			recheck = math.min(recheck, tonumber(expiry) - now)
-		end
+if position and position > 0 then
+	local ahead = redis.call('ZRANGE', K_QUEUE, position - 1, position - 1)
+	local expiry = ahead[1] and redis.call('ZSCORE', K_QEXP, ahead[1])
+	if expiry then
+		recheck = math.min(recheck, tonumber(expiry) - now)
 	end
-else
+elseif not position then
 	position = -1
 end
 return {0, host, pid, task, since, ttl_left, fence, now, position,
