@@ -28,19 +28,14 @@ RWITH defaults to build/rwith in the repository; it is copied into the temp dir 
 rebuild during the run does not change the binary under test."""
 import argparse
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARK_VAR = "RWITH_BENCH_RUN"
-MARK = f"{MARK_VAR}={uuid.uuid4().hex}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import add_rwith_arg, find_tools, pct, run_guarded, sections_from_log  # noqa: E402
+
 STDERR_NOTES = []  # what the tools said on stderr in runs that otherwise succeeded
 
 SECTION = ('echo "S $TAG $(date +%s%N)" >> "$LOG"; sleep "$HOLD"; '
@@ -52,123 +47,6 @@ CONTENDER = ('exec 3<"$GO" || exit 90; : > "$READY/$ID"; read _ <&3; exec 3<&-; 
              'i=0; while [ "$i" -lt "$SECTIONS" ]; do i=$((i+1)); '
              'TAG="$ID.$i" "$@" || { echo "contender $ID: section $i: exit $?" >&2; exit 91; }; '
              'done')
-
-
-# ---------------------------------------------------------------- processes and cleanup
-
-class Procs:
-    """Every child gets a session (so a process group) of its own and the run's marker in its
-    environment; cleanup kills the groups, then sweeps /proc for marked stragglers (commands
-    that rwith moved into process groups of their own) and kills those by PID."""
-
-    def __init__(self):
-        self.procs = []
-
-    def spawn(self, argv, env, **kw):
-        proc = subprocess.Popen(argv, env=env, start_new_session=True, **kw)
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def marked_pids():
-        me = os.getpid()
-        found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if MARK.encode() in f.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-        return found
-
-    def kill_all(self, grace=2.0):
-        live = [p for p in self.procs if p.poll() is None]
-        for p in live:  # not reaped yet, so its pid (= pgid) is still ours
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in live):
-            time.sleep(0.05)
-        for p in self.procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for _ in range(20):
-            strays = self.marked_pids()
-            if not strays:
-                break
-            for pid in strays:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs = []
-
-
-def on_signal(signum, _frame):
-    print(f"bench: got {signal.Signals(signum).name}, cleaning up", file=sys.stderr)
-    raise SystemExit(128 + signum)
-
-
-def base_env(workdir):
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RWITH_REDIS_URL")}
-    env[MARK_VAR] = MARK.split("=", 1)[1]
-    env["TMPDIR"] = workdir
-    env["LC_ALL"] = "C"
-    return env
-
-
-# ---------------------------------------------------------------- redis-server
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(workdir, env):
-    for _ in range(5):
-        port = free_port()
-        proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return proc, port
-            except OSError:
-                time.sleep(0.02)
-        stop_redis(proc)  # port taken meanwhile, or too slow: try another
-    raise SystemExit("bench: redis-server did not start")
-
-
-def stop_redis(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- one workload
@@ -224,48 +102,6 @@ def run_workload(procs, workdir, name, tool_argv, env, contenders, sections, hol
     return lines, wall, failures
 
 
-def sections_from_log(lines):
-    """Pairs the S and E lines of each tag into sections, sorted by start. Returns
-    (sections [(tag, start_ns, end_ns)], overlaps, other problems). Under mutual exclusion the
-    log alternates S x / E x, and every start stamp is after the previous section's end stamp,
-    since each stamp is taken inside the section that writes it."""
-    starts, ends, other = {}, {}, []
-    order_breaks = 0
-    prev = None
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if len(parts) != 3 or parts[0] not in ("S", "E") or not parts[2].isdigit():
-            other.append(f"malformed log line {n}: {line!r}")
-            continue
-        kind, tag, ts = parts[0], parts[1], int(parts[2])
-        book = starts if kind == "S" else ends
-        if tag in book:
-            other.append(f"{kind} {tag} logged twice: the section ran more than once")
-        book[tag] = ts
-        if kind == "S" and prev is not None and prev[0] == "S":
-            order_breaks += 1
-        if kind == "E" and (prev is None or prev != ("S", tag)):
-            order_breaks += 1
-        prev = (kind, tag)
-    for tag in sorted(set(starts) ^ set(ends)):
-        other.append(f"section {tag} logged {'a start' if tag in starts else 'an end'} only")
-    secs = sorted((t, starts[t], ends[t]) for t in set(starts) & set(ends))
-    secs.sort(key=lambda s: s[1])
-    overlaps = []
-    last = None  # the section that ends latest so far
-    for sec in secs:
-        if last is not None and sec[1] < last[2]:
-            overlaps.append(f"section {sec[0]} started {(last[2] - sec[1]) / 1e6:.3f} ms before "
-                            f"section {last[0]} ended")
-        if last is None or sec[2] > last[2]:
-            last = sec
-    if order_breaks and not overlaps:
-        overlaps.append(f"the log's S/E lines interleave in {order_breaks} place(s)")
-    if len(overlaps) > 5:
-        overlaps[5:] = [f"... and {len(overlaps) - 5} more overlapping section(s)"]
-    return secs, overlaps, other
-
-
 def analyse(name, lines, contenders, sections):
     """Returns (stats dict, list of problems)."""
     secs, overlaps, other = sections_from_log(lines)
@@ -301,23 +137,13 @@ def analyse(name, lines, contenders, sections):
             "rate": len(secs) / span if span > 0 else 0.0}, problems
 
 
-def pct(samples, q):
-    """Nearest-rank percentile."""
-    s = sorted(samples)
-    if not s:
-        return float("nan")
-    k = max(0, min(len(s) - 1, -(-len(s) * q // 100) - 1))
-    return s[int(k)]
-
-
 def fmt_ms(v):
     return "    -   " if v != v else f"{v:7.2f} ms"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("rwith", nargs="?", default=os.path.join(REPO, "build", "rwith"),
-                    help="the rwith binary (default: build/rwith in the repository)")
+    add_rwith_arg(ap)
     ap.add_argument("-k", "--contenders", type=int, default=6)
     ap.add_argument("-s", "--sections", type=int, default=10, help="sections per contender")
     ap.add_argument("--hold", type=float, default=0.02, help="seconds inside each section")
@@ -329,26 +155,9 @@ def main():
         ap.error("out of range")
     if args.contenders * args.sections < 2:
         ap.error("need at least two sections in all")
-    src = os.path.abspath(args.rwith)
-    flock = shutil.which("flock")
-    if flock is None:
-        raise SystemExit("bench: flock(1) not found")
-    if not os.access(src, os.X_OK):
-        raise SystemExit(f"bench: {src} is not executable (build it: ninja -C build)")
+    src, flock = find_tools(args.rwith)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    workdir = tempfile.mkdtemp(prefix="rwith-bench-handoff-")
-    procs = Procs()
-    redis = None
-    status = 0
-    try:
-        rwith = os.path.join(workdir, "rwith")
-        shutil.copy2(src, rwith)
-        env = base_env(workdir)
-        redis, port = start_redis(workdir, env)
-        url = f"redis://127.0.0.1:{port}"
-        env["RWITH_REDIS_URL"] = url
+    def bench(procs, workdir, env, rwith, url, port):
         lockfile = os.path.join(workdir, "flock.lock")
         section = ["/bin/sh", "-c", SECTION]
         tools = {
@@ -425,34 +234,17 @@ def main():
             for n in STDERR_NOTES[:10]:
                 print(f"  {n}")
         if problems:
-            status = 1
             print()
             for p in problems:
                 print(f"!!! {p}")
             print(f"!!! {len(problems)} problem(s): see above")
-        else:
-            total = sum(r["sections"] for r in results.values())
-            print(f"mutual exclusion: OK (no overlapping sections among {total}; every section "
-                  "ran exactly once)")
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("bench: interrupted, cleaning up", file=sys.stderr)
-        status = 130
-    except SystemExit as e:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        status = e.code if isinstance(e.code, int) else 1
-        if not isinstance(e.code, int):
-            print(e.code, file=sys.stderr)
-    except Exception as e:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"bench: failed: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        procs.kill_all()
-        stop_redis(redis)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return status
+            return 1
+        total = sum(r["sections"] for r in results.values())
+        print(f"mutual exclusion: OK (no overlapping sections among {total}; every section "
+              "ran exactly once)")
+        return 0
+
+    return run_guarded("rwith-bench-handoff-", src, bench)
 
 
 if __name__ == "__main__":

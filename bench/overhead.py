@@ -8,37 +8,14 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(workdir):
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc, port
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise SystemExit("bench: redis-server did not start")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import start_redis  # noqa: E402
 
 
 def timed(argv, env):
@@ -57,7 +34,7 @@ def main():
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     flock = shutil.which("flock")
     workdir = tempfile.mkdtemp(prefix="rwith-bench-")
-    proc, port = start_redis(workdir)
+    proc, port = start_redis(workdir, attempts=1, new_session=False)
     try:
         env = dict(os.environ, RWITH_REDIS_URL=f"redis://127.0.0.1:{port}")
         lockfile = os.path.join(workdir, "L")

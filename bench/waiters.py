@@ -32,20 +32,16 @@ import collections
 import os
 import re
 import resource
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARK_VAR = "RWITH_BENCH_RUN"
-MARK = f"{MARK_VAR}={uuid.uuid4().hex}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import add_rwith_arg, find_tools, pct, run_guarded, sections_from_log  # noqa: E402
+
 LOCK_A = "bench-waiters"
 LOCK_B = "bench-many"
 
@@ -58,122 +54,7 @@ SECTION = ('echo "S $ID $(date +%s%N)" >> "$LOG"; echo "$ID" >> "$IDS"; '
 BARRIER = 'exec 3<"$GO" || exit 90; : > "$READY/$ID"; read _ <&3; exec 3<&-; exec "$@"'
 
 
-# ---------------------------------------------------------------- processes and cleanup
-
-class Procs:
-    """Every child gets a session (so a process group) of its own and the run's marker in its
-    environment; cleanup kills the groups, then sweeps /proc for marked stragglers (commands
-    that rwith moved into process groups of their own) and kills those by PID."""
-
-    def __init__(self):
-        self.procs = []
-
-    def spawn(self, argv, env, **kw):
-        proc = subprocess.Popen(argv, env=env, start_new_session=True, **kw)
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def marked_pids():
-        me = os.getpid()
-        found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if MARK.encode() in f.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-        return found
-
-    def kill_all(self, grace=2.0):
-        live = [p for p in self.procs if p.poll() is None]
-        for p in live:  # not reaped yet, so its pid (= pgid) is still ours
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in live):
-            time.sleep(0.05)
-        for p in self.procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for _ in range(20):
-            strays = self.marked_pids()
-            if not strays:
-                break
-            for pid in strays:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs = []
-
-
-def on_signal(signum, _frame):
-    print(f"bench: got {signal.Signals(signum).name}, cleaning up", file=sys.stderr)
-    raise SystemExit(128 + signum)
-
-
-def base_env(workdir):
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RWITH_REDIS_URL")}
-    env[MARK_VAR] = MARK.split("=", 1)[1]
-    env["TMPDIR"] = workdir
-    env["LC_ALL"] = "C"
-    return env
-
-
-# ---------------------------------------------------------------- redis-server and a client
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(workdir, env):
-    for _ in range(5):
-        port = free_port()
-        proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return proc, port
-            except OSError:
-                time.sleep(0.02)
-        stop_redis(proc)  # port taken meanwhile, or too slow: try another
-    raise SystemExit("bench: redis-server did not start")
-
-
-def stop_redis(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
+# ---------------------------------------------------------------- a redis client
 
 class Redis:
     """Just enough RESP2 for INFO, CLIENT and KEYS on the bench's own server."""
@@ -322,55 +203,6 @@ def stderr_of(path):
             return f.read().strip()
     except OSError:
         return ""
-
-
-def pct(samples, q):
-    s = sorted(samples)
-    if not s:
-        return float("nan")
-    return s[int(max(0, min(len(s) - 1, -(-len(s) * q // 100) - 1)))]
-
-
-def sections_from_log(lines):
-    """Pairs the S and E lines of each tag into sections, sorted by start. Returns
-    (sections [(tag, start_ns, end_ns)], overlaps, other problems). Under mutual exclusion the
-    log alternates S x / E x, and every start stamp is after the previous section's end stamp,
-    since each stamp is taken inside the section that writes it."""
-    starts, ends, other = {}, {}, []
-    order_breaks = 0
-    prev = None
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if len(parts) != 3 or parts[0] not in ("S", "E") or not parts[2].isdigit():
-            other.append(f"malformed log line {n}: {line!r}")
-            continue
-        kind, tag, ts = parts[0], parts[1], int(parts[2])
-        book = starts if kind == "S" else ends
-        if tag in book:
-            other.append(f"{kind} {tag} logged twice: the section ran more than once")
-        book[tag] = ts
-        if kind == "S" and prev is not None and prev[0] == "S":
-            order_breaks += 1
-        if kind == "E" and (prev is None or prev != ("S", tag)):
-            order_breaks += 1
-        prev = (kind, tag)
-    for tag in sorted(set(starts) ^ set(ends)):
-        other.append(f"section {tag} logged {'a start' if tag in starts else 'an end'} only")
-    secs = sorted((t, starts[t], ends[t]) for t in set(starts) & set(ends))
-    secs.sort(key=lambda s: s[1])
-    overlaps = []
-    last = None  # the section that ends latest so far
-    for sec in secs:
-        if last is not None and sec[1] < last[2]:
-            overlaps.append(f"section {sec[0]} started {(last[2] - sec[1]) / 1e6:.3f} ms before "
-                            f"section {last[0]} ended")
-        if last is None or sec[2] > last[2]:
-            last = sec
-    if order_breaks and not overlaps:
-        overlaps.append(f"the log's S/E lines interleave in {order_breaks} place(s)")
-    if len(overlaps) > 5:
-        overlaps[5:] = [f"... and {len(overlaps) - 5} more overlapping section(s)"]
-    return secs, overlaps, other
 
 
 # ---------------------------------------------------------------- (a)
@@ -587,8 +419,7 @@ def part_b(procs, workdir, env, name, tool_argv, port, lock, many, timeout, repo
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("rwith", nargs="?", default=os.path.join(REPO, "build", "rwith"),
-                    help="the rwith binary (default: build/rwith in the repository)")
+    add_rwith_arg(ap)
     ap.add_argument("--part", choices=("a", "b", "both"), default="both")
     ap.add_argument("--waiters", type=int, default=20, help="(a) number of waiters")
     ap.add_argument("--hold", type=float, default=20.0, help="(a) seconds the holder keeps the lock")
@@ -599,12 +430,7 @@ def main():
     if not (1 <= args.waiters <= 1000 and 4 <= args.hold <= 3600 and 2 <= args.many <= 5000
             and 1 <= args.timeout <= 3600):
         ap.error("out of range (--hold at least 4 s: the window is its middle half)")
-    src = os.path.abspath(args.rwith)
-    flock = shutil.which("flock")
-    if flock is None:
-        raise SystemExit("bench: flock(1) not found")
-    if not os.access(src, os.X_OK):
-        raise SystemExit(f"bench: {src} is not executable (build it: ninja -C build)")
+    src, flock = find_tools(args.rwith)
 
     # Enough descriptors for the server (one per client) and for us; children inherit it.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -614,20 +440,9 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    workdir = tempfile.mkdtemp(prefix="rwith-bench-waiters-")
-    procs = Procs()
-    redis = None
-    status = 0
     report, problems = [], []
-    try:
-        rwith = os.path.join(workdir, "rwith")
-        shutil.copy2(src, rwith)
-        env = base_env(workdir)
-        redis, port = start_redis(workdir, env)
-        url = f"redis://127.0.0.1:{port}"
-        env["RWITH_REDIS_URL"] = url
+
+    def bench(procs, workdir, env, rwith, url, port):
         ttl_args = ["-t", args.ttl] if args.ttl else []
         for _ in range(3):  # load the server's script cache
             w = subprocess.run([rwith, "-r", url, *ttl_args, "bench-warmup", "--", "true"], env=env,
@@ -664,24 +479,9 @@ def main():
             if not any(p.startswith("(b)") for p in problems):
                 print(f"    every one of the {args.many} ids appears exactly once, no two sections "
                       "overlapped (both tools)")
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("bench: interrupted, cleaning up", file=sys.stderr)
-        status = 130
-    except SystemExit as e:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        status = e.code if isinstance(e.code, int) else 1
-        if not isinstance(e.code, int):
-            print(e.code, file=sys.stderr)
-    except Exception as e:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"bench: failed: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        procs.kill_all()
-        stop_redis(redis)
-        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+
+    status = run_guarded("rwith-bench-waiters-", src, bench)
     if problems:
         print()
         for p in problems:
