@@ -34,9 +34,9 @@ static void print_holder_text(const struct lock_holder *h) {
 	int64_t ttl_ms = h->ttl_left_ms > 0 ? h->ttl_left_ms : 0;
 	format_time(h->since_ms, since, sizeof(since));
 	printf("  %s:%ld  task '%s'  since %s (%" PRIu64 "s ago)  ttl %" PRId64 ".%" PRId64
-	       "s  fence %" PRIu64 "\n",
+	       "s  fence %" PRIu64 "  %s\n",
 		h->host, h->pid, h->task, since, held_ms / 1000, ttl_ms / 1000, ttl_ms % 1000 / 100,
-		h->fence);
+		h->fence, h->shared ? "shared" : "exclusive");
 }
 
 static void print_holder_json(const struct lock_holder *h) {
@@ -44,8 +44,10 @@ static void print_holder_json(const struct lock_holder *h) {
 	json_write_string(stdout, h->host);
 	printf(",\"pid\":%ld,\"task\":", h->pid);
 	json_write_string(stdout, h->task);
-	printf(",\"since_ms\":%" PRIu64 ",\"ttl_ms\":%" PRId64 ",\"fence\":%" PRIu64 "}", h->since_ms,
-		h->ttl_left_ms > 0 ? h->ttl_left_ms : 0, h->fence);
+	printf(",\"since_ms\":%" PRIu64 ",\"ttl_ms\":%" PRId64 ",\"fence\":%" PRIu64
+	       ",\"mode\":\"%s\"}",
+		h->since_ms, h->ttl_left_ms > 0 ? h->ttl_left_ms : 0, h->fence,
+		h->shared ? "shared" : "exclusive");
 }
 
 static void print_status(const struct admin *admin, const struct lock_status *status) {
@@ -81,8 +83,8 @@ static void print_break(const struct admin *admin, const struct lock_status *rem
 	}
 	for (size_t i = 0; i < removed->holder_count; i++) {
 		const struct lock_holder *h = &removed->holders[i];
-		printf("%s: removed holder %s:%ld (task '%s', fence %" PRIu64 ")\n", admin->opts->lock,
-			h->host, h->pid, h->task, h->fence);
+		printf("%s: removed holder %s:%ld (task '%s', fence %" PRIu64 "%s)\n",
+			admin->opts->lock, h->host, h->pid, h->task, h->fence, h->shared ? ", shared" : "");
 	}
 }
 

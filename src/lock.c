@@ -15,7 +15,8 @@
 enum script_args {
 	ARGS_TOKEN_TTL,           /* token, ttl */
 	ARGS_TOKEN_TTL_LIMIT,     /* token, ttl, limit */
-	ARGS_ACQUIRE,             /* token, ttl, limit, host, pid, task, enqueue */
+	ARGS_ACQUIRE,             /* token, ttl, limit, host, pid, task, enqueue, mode */
+	ARGS_RELEASE,             /* token, ttl, limit, min_hold */
 	ARGS_TTL_LIMIT,           /* ttl, limit */
 	ARGS_NONE,
 };
@@ -40,7 +41,7 @@ static const struct script script_acquire = {
 static const struct script script_extend = {
 	"extend", lua_extend_source, lua_extend_sha1, ARGS_TOKEN_TTL, REPLY_FLAG};
 static const struct script script_release = {
-	"release", lua_release_source, lua_release_sha1, ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG};
+	"release", lua_release_source, lua_release_sha1, ARGS_RELEASE, REPLY_FLAG};
 static const struct script script_leave = {
 	"leave", lua_leave_source, lua_leave_sha1, ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG};
 static const struct script script_break = {
@@ -110,6 +111,8 @@ int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error 
 	(void)snprintf(lock->pid, sizeof(lock->pid), "%ld", (long)getpid());
 	(void)snprintf(lock->ttl, sizeof(lock->ttl), "%" PRIu64, opts->ttl_ms);
 	(void)snprintf(lock->limit, sizeof(lock->limit), "%u", opts->limit);
+	(void)snprintf(lock->min_hold, sizeof(lock->min_hold), "%" PRIu64, opts->min_hold_ms);
+	lock->mode = opts->mode == LOCK_SHARED ? "s" : "x";
 	lock->task = opts->task ? opts->task : "";
 	lock->name = opts->lock;
 	return 0;
@@ -153,12 +156,20 @@ static bool element_string(const redisReply *reply, size_t index, char *out, siz
 	return true;
 }
 
-/* Six elements from `index` on: host, pid, task, since_ms, ttl_left_ms, fence. */
-static bool decode_holder(const redisReply *reply, size_t index, uint64_t now,
+/* Six elements from `index` on: host, pid, task, since_ms, ttl_left_ms, fence; and the
+ * mode ("x" or "s") as a seventh when with_mode. */
+static bool decode_holder(const redisReply *reply, size_t index, uint64_t now, bool with_mode,
 	struct lock_holder *ret) {
 	struct lock_holder holder;
 	long long pid, since, ttl_left, fence;
+	char mode[2] = "x";
 	memset(&holder, 0, sizeof(holder));
+	if (with_mode && (!element_string(reply, index + 6, mode, sizeof(mode)) ||
+		(strcmp(mode, "x") != 0 && strcmp(mode, "s") != 0) ||
+		reply->element[index + 6]->len != 1)) {
+		return false;
+	}
+	holder.shared = mode[0] == 's';
 	if (!element_string(reply, index, holder.host, sizeof(holder.host)) ||
 		!element_integer(reply, index + 1, &pid) ||
 		!element_string(reply, index + 2, holder.task, sizeof(holder.task)) ||
@@ -188,11 +199,18 @@ enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fenc
 		*ret_fence = (uint64_t)fence;
 		return LOCK_RESULT_YES;
 	}
+	long long stored;
+	if (flag == -1 && reply->elements == 2 && element_integer(reply, 1, &stored) && stored > 0) {
+		error_set(err, RW_ERROR_USAGE, "the lock is a semaphore with --limit %lld (stored with "
+			"its holders), but this run asked for another limit", stored);
+		err->hint = "use the same --limit as the other holders";
+		return LOCK_RESULT_ERROR;
+	}
 	struct lock_busy busy;
 	memset(&busy, 0, sizeof(busy));
 	/* {0, host, pid, task, since, ttl_left, fence, now, position, waiters, recheck} */
 	if (flag == 0 && reply->elements == 11 && element_integer(reply, 7, &now) && now >= 0 &&
-		decode_holder(reply, 1, (uint64_t)now, &busy.holder) &&
+		decode_holder(reply, 1, (uint64_t)now, false, &busy.holder) &&
 		element_integer(reply, 8, &position) && element_integer(reply, 9, &waiters) &&
 		element_integer(reply, 10, &recheck) && position >= -1 && waiters >= 0 &&
 		recheck >= 0) {
@@ -224,7 +242,7 @@ enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
 	long long now, waiters = 0;
 	size_t first = with_waiters ? 2 : 1;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < first ||
-		(reply->elements - first) % 6 != 0 || !element_integer(reply, 0, &now) || now < 0 ||
+		(reply->elements - first) % 7 != 0 || !element_integer(reply, 0, &now) || now < 0 ||
 		(with_waiters && (!element_integer(reply, 1, &waiters) || waiters < 0))) {
 		error_set(err, RW_ERROR_SERVER, "malformed list of holders (%s)",
 			reply_type_name(reply->type));
@@ -233,7 +251,7 @@ enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
 	struct lock_status status = {
 		.server_now_ms = (uint64_t)now,
 		.waiters = (long)waiters,
-		.holder_count = (reply->elements - first) / 6,
+		.holder_count = (reply->elements - first) / 7,
 	};
 	if (status.holder_count > 0) {
 		status.holders = calloc(status.holder_count, sizeof(*status.holders));
@@ -243,7 +261,7 @@ enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
 		}
 	}
 	for (size_t i = 0; i < status.holder_count; i++) {
-		if (!decode_holder(reply, first + 6 * i, (uint64_t)now, &status.holders[i])) {
+		if (!decode_holder(reply, first + 7 * i, (uint64_t)now, true, &status.holders[i])) {
 			free(status.holders);
 			error_set(err, RW_ERROR_SERVER, "malformed holder %zu in the list", i + 1);
 			return LOCK_RESULT_ERROR;
@@ -280,6 +298,13 @@ static void report_script(struct call *call, const redisReply *reply) {
 		result = lock_decode_holders(reply, call->script->reply == REPLY_HOLDERS_WITH_WAITERS,
 			&status, &err);
 		break;
+	}
+	if (result == LOCK_RESULT_ERROR && err.kind == RW_ERROR_USAGE) {
+		struct rw_error named = {0};
+		error_set(&named, RW_ERROR_USAGE, "'%s': %s", call->lock->name, err.message);
+		named.hint = err.hint;
+		finish_call(call, result, NULL, NULL, &named);
+		return;
 	}
 	if (result == LOCK_RESULT_ERROR) {
 		struct rw_error wrapped = {0};
@@ -336,8 +361,8 @@ static void on_reply(const redisReply *reply, const struct rw_error *conn_err, v
 
 static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 	const struct lock *lock = call->lock;
-	const char *argv[10 + LOCK_KEY_COUNT];
-	size_t len[10 + LOCK_KEY_COUNT];
+	const char *argv[12 + LOCK_KEY_COUNT];
+	size_t len[12 + LOCK_KEY_COUNT];
 	int argc = 0;
 	char what[32];
 	argv[argc++] = use_eval ? "EVAL" : "EVALSHA";
@@ -355,6 +380,13 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		argv[argc++] = lock->pid;
 		argv[argc++] = lock->task;
 		argv[argc++] = call->enqueue ? "1" : "0";
+		argv[argc++] = lock->mode;
+		break;
+	case ARGS_RELEASE:
+		argv[argc++] = lock->token;
+		argv[argc++] = lock->ttl;
+		argv[argc++] = lock->limit;
+		argv[argc++] = lock->min_hold;
 		break;
 	case ARGS_TOKEN_TTL_LIMIT:
 		argv[argc++] = lock->token;

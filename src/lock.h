@@ -32,6 +32,7 @@ struct lock_holder {
 	int64_t ttl_left_ms;
 	uint64_t fence;
 	uint64_t server_now_ms; /* the server's clock when it answered */
+	bool shared;            /* holds a shared (reader) lock */
 };
 
 /* A busy acquire's answer. */
@@ -57,6 +58,8 @@ struct lock {
 	char pid[24];
 	char ttl[24];
 	char limit[24];
+	char min_hold[24];
+	const char *mode; /* "x" or "s" */
 	const char *task; /* borrowed from the options */
 	const char *name; /* borrowed from the options */
 	uint64_t fence;   /* valid once acquired */

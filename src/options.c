@@ -365,15 +365,7 @@ static int check_mode(struct scan *scan, struct rw_options *opts, struct rw_erro
 		return error_set(err, RW_ERROR_USAGE,
 			"--limit counts exclusive holders; it cannot be combined with --shared");
 	}
-	if (scan->shared) {
-		return error_set(err, RW_ERROR_USAGE, "--shared is not supported by this version of rwith yet");
-	}
-	if (opts->limit > 1) {
-		return error_set(err, RW_ERROR_USAGE, "--limit above 1 is not supported by this version of rwith yet");
-	}
-	if (opts->min_hold_ms > 0) {
-		return error_set(err, RW_ERROR_USAGE, "--min-hold is not supported by this version of rwith yet");
-	}
+	opts->mode = scan->shared ? LOCK_SHARED : LOCK_EXCLUSIVE;
 	return 0;
 }
 

@@ -1,25 +1,34 @@
--- acquire: become a holder if a place is free and nobody queued earlier is waiting for it;
--- otherwise (with enqueue) take or keep a place in the FIFO queue.
+-- acquire: become a holder if the lock has room for this mode and nobody queued earlier is
+-- waiting for that room; otherwise (with enqueue) take or keep a place in the FIFO queue.
 --
 -- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] limit  ARGV[4] host  ARGV[5] pid  ARGV[6] task
 -- ARGV[7] enqueue: '1' to wait in the queue, '0' for a single try (--nonblock)
+-- ARGV[8] mode: 'x' exclusive (up to `limit` holders) or 's' shared
 --
--- Returns {1, fence} when acquired, or
---   {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms, position, waiters, recheck_ms}:
---   the holder that frees a place first ('' and zeros when a place is free but others are
---   ahead), this waiter's 0-based place in the queue (-1 when not queued), the queue's
+-- Returns {1, fence} when acquired;
+--   {-1, stored_limit} when an exclusive acquirer's limit differs from the stored one;
+--   {0, host, pid, task, since_ms, ttl_left_ms, fence, now_ms, position, waiters, recheck_ms}
+--   when not now: the holder that expires first ('' and zeros when the lock is free but others
+--   are ahead), this waiter's 0-based place in the queue (-1 when not queued), the queue's
 --   length, and when to look again at the latest: when that holder's or the previous
 --   waiter's time runs out, since no event announces an expiry.
-local token, ttl, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local token, ttl, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[8]
 purge_holders()
 purge_queue()
 
-local free = limit - redis.call('ZCARD', K_HOLDERS)
-local eligible = false
-if free > 0 then
-	local heads = redis.call('ZRANGE', K_QUEUE, 0, free - 1)
-	eligible = #heads == 0
-	for _, head in ipairs(heads) do
+local stored = tonumber(redis.call('HGET', K_INFO, '#limit'))
+if mode == 'x' and stored and stored ~= limit then
+	return {-1, stored}
+end
+limit = stored or limit
+
+local eligible
+if redis.call('ZCARD', K_QUEUE) == 0 then
+	local exclusive, shared = holder_shape()
+	eligible = fits(mode, exclusive, shared, limit)
+else
+	eligible = false
+	for _, head in ipairs(admissible(limit)) do
 		if head == token then
 			eligible = true
 		end
@@ -33,20 +42,25 @@ if eligible then
 	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
 	local fence = redis.call('INCR', K_FENCE)
 	redis.call('ZADD', K_HOLDERS, now + ttl, token)
-	redis.call('HSET', K_INFO, token,
-		fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. ARGV[6])
+	redis.call('HSET', K_INFO, token, fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' ..
+		now .. '\n' .. mode .. '\n' .. ARGV[6])
+	if mode == 'x' then
+		redis.call('HSET', K_INFO, '#limit', limit)
+	end
 	keep_alive(K_HOLDERS, K_INFO)
+	-- Room may be left for more: readers behind this one, or further semaphore holders.
 	wake_heads(limit, ttl)
 	return {1, fence}
 end
 
 if ARGV[7] == '1' then
 	if not redis.call('ZSCORE', K_QUEUE, token) then
-		redis.call('ZADD', K_QUEUE, redis.call('INCR', K_SEQ), token)
+		local arrival = redis.call('INCR', K_SEQ) * 2 + (mode == 's' and 1 or 0)
+		redis.call('ZADD', K_QUEUE, arrival, token)
 	end
 	redis.call('ZADD', K_QEXP, now + ttl, token)
 	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
-	-- A place is free, but earlier waiters have it: make sure they know.
+	-- There may be room that earlier waiters have not taken yet: make sure they know.
 	wake_heads(limit, ttl)
 end
 
@@ -56,9 +70,7 @@ local first = redis.call('ZRANGE', K_HOLDERS, 0, 0, 'WITHSCORES')
 if #first > 0 then
 	fence, host, pid, since, task = holder_fields(first[1])
 	ttl_left = tonumber(first[2]) - now
-	if free <= 0 then
-		recheck = math.min(recheck, ttl_left)
-	end
+	recheck = math.min(recheck, ttl_left)
 end
 -- Watching the waiter right ahead is enough: if it dies, its place expires, and whoever
 -- is behind a dead waiter watches it in turn, so nobody waits more than a TTL for a

@@ -1,10 +1,22 @@
--- release: remove this holder's own entry, and nobody else's; wake the next waiters.
+-- release: remove this holder's own entry, and nobody else's; wake the next waiters. With a
+-- minimum hold (--min-hold) not yet over, the entry instead stays until it is over and then
+-- expires by itself, so a fast job cannot run twice in one window.
 --
--- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] limit
+-- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] limit  ARGV[4] min_hold_ms
 --
 -- Returns 1 when this holder still held the lock until now, 0 when it was already gone
 -- (removed, or expired on the server's clock).
-local held = drop_holder(ARGV[1])
+local token, min_hold = ARGV[1], tonumber(ARGV[4])
+local expiry = redis.call('ZSCORE', K_HOLDERS, token)
+if min_hold > 0 and expiry and tonumber(expiry) > now then
+	local _, _, _, since = holder_fields(token)
+	if since + min_hold > now then
+		redis.call('ZADD', K_HOLDERS, since + min_hold, token)
+		keep_alive(K_HOLDERS, K_INFO)
+		return 1
+	end
+end
+local held = drop_holder(token)
 purge_holders()
 purge_queue()
 keep_alive(K_HOLDERS, K_INFO)

@@ -454,10 +454,17 @@ Test(options, default_task_is_the_command_line) {
 
 Test(options, shared_with_limit_is_a_usage_error) {
 	static const struct usage_case cases[] = {
-		{{"-l", "2", "-s", "L", "--", "true", NULL}, NULL},
-		{{"-s", "-l", "1", "L", "--", "true", NULL}, NULL},
-		{{"--shared", "--limit", "3", "L", "--", "true", NULL}, NULL},
-		{{"-s", "-x", "L", "--", "true", NULL}, NULL},
+		{{"-l", "2", "-s", "L", "--", "true", NULL}, "--shared"},
+		{{"-s", "-l", "1", "L", "--", "true", NULL}, "--shared"},
+		{{"--shared", "--limit", "3", "L", "--", "true", NULL}, "--shared"},
+		{{"--limit=3", "L", "--shared", "--", "true", NULL}, "--shared"},
+		{{"-s", "L", "-l", "2", "--", "true", NULL}, "--shared"},
+		{{"-s", "-x", "L", "--", "true", NULL}, "exclude each other"},
+		{{"-x", "-s", "L", "--", "true", NULL}, "exclude each other"},
+		{{"--shared", "--exclusive", "L", "--", "true", NULL}, "exclude each other"},
+		{{"-s", "L", "-x", "--", "true", NULL}, "exclude each other"},
+		{{"-x", "L", "--shared", "-c", "true", NULL}, "exclude each other"},
+		{{"-sx", "L", "--", "true", NULL}, "exclude each other"},
 		{{"-l", "0", "L", "--", "true", NULL}, NULL},
 		{{"-l", "x", "L", "--", "true", NULL}, NULL},
 	};
@@ -615,12 +622,9 @@ Test(options, finish_is_safe_on_zeroed_and_finished_structs) {
  * move its case from here to a test of what it does. */
 Test(options, not_yet_supported_features_are_usage_errors) {
 	static const struct usage_case cases[] = {
-		{{"--shared", "L", "--", "true", NULL}, "not supported"},
-		{{"-s", "L", "--", "true", NULL}, "not supported"},
-		{{"-l", "2", "L", "--", "true", NULL}, "not supported"},
-		{{"--limit=5", "L", "--", "true", NULL}, "not supported"},
-		{{"--min-hold", "1s", "L", "--", "true", NULL}, "not supported"},
 		{{"-r", "redis://a:1", "-r", "redis://b:2", "L", "--", "true", NULL},
+			"not supported"},
+		{{"L", "-r", "redis://a:1", "--redis=redis://b:2", "--", "true", NULL},
 			"not supported"},
 		/* Without TLS support the message says that instead; both name the scheme. */
 		{{"-r", "rediss://host:6380", "L", "--", "true", NULL}, "rediss://"},
@@ -631,10 +635,163 @@ Test(options, not_yet_supported_features_are_usage_errors) {
 	struct parsed p;
 	parse(&p, &quorum, "L", "--", "true", NULL);
 	expect_usage(&p, "not supported");
+}
 
-	/* Their neutral values are fine already. */
-	parse(&p, &no_env, "--min-hold", "0", "-l", "1", "L", "--", "true", NULL);
+Test(options, shared) {
+	static const char *const spellings[] = {"-s", "--shared"};
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		struct parsed p;
+		parse(&p, &no_env, spellings[i], "L", "--", "true", NULL);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.mode, LOCK_SHARED, "%s", spellings[i]);
+		cr_expect_eq(p.opts.limit, 1, "%s: the limit stays at its default", spellings[i]);
+		cr_expect_str_eq(p.opts.command[0], "true");
+		options_finish(&p.opts);
+
+		/* after the lock, as every option may stand */
+		parse(&p, &no_env, "L", spellings[i], "--", "true", NULL);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.mode, LOCK_SHARED, "L %s", spellings[i]);
+		options_finish(&p.opts);
+	}
+
+	/* Given twice, still shared; with the other options of a run. */
+	struct parsed p;
+	parse(&p, &no_env, "-s", "-n", "-t", "10s", "L", "-s", "-c", "cat db", NULL);
 	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_SHARED);
+	cr_expect_not(p.opts.wait_forever);
+	cr_expect_eq(p.opts.ttl_ms, 10000);
+	cr_expect_str_eq(p.opts.shell_command, "cat db");
+	options_finish(&p.opts);
+
+	/* Bundled short options. */
+	parse(&p, &no_env, "-sn", "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_SHARED);
+	cr_expect_not(p.opts.wait_forever);
+	options_finish(&p.opts);
+}
+
+Test(options, exclusive) {
+	static const char *const spellings[] = {"-x", "--exclusive"};
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		struct parsed p;
+		parse(&p, &no_env, spellings[i], "L", "--", "true", NULL);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.mode, LOCK_EXCLUSIVE, "%s", spellings[i]);
+		cr_expect_eq(p.opts.limit, 1, "%s", spellings[i]);
+		options_finish(&p.opts);
+	}
+	struct parsed p;
+	parse(&p, &no_env, "-x", "L", "-x", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_EXCLUSIVE);
+	options_finish(&p.opts);
+}
+
+Test(options, limit) {
+	static const struct {
+		const char *args[8];
+		unsigned limit;
+	} good[] = {
+		{{"-l", "2", "L", "--", "true", NULL}, 2},
+		{{"--limit", "3", "L", "--", "true", NULL}, 3},
+		{{"--limit=5", "L", "--", "true", NULL}, 5},
+		{{"-l5", "L", "--", "true", NULL}, 5},
+		{{"L", "-l", "7", "--", "true", NULL}, 7},
+		{{"-x", "-l", "4", "L", "--", "true", NULL}, 4},
+		{{"-l", "4", "--exclusive", "L", "--", "true", NULL}, 4},
+		{{"-l", "010", "L", "--", "true", NULL}, 10},
+		{{"-l", "1000000", "L", "--", "true", NULL}, 1000000},
+		/* the last one given counts */
+		{{"-l", "2", "L", "-l", "6", "--", "true", NULL}, 6},
+		{{"-l", "1", "L", "--", "true", NULL}, 1},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct parsed p;
+		parse_args(&p, &no_env, good[i].args);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.limit, good[i].limit, "case %zu: limit %u", i, p.opts.limit);
+		cr_expect_eq(p.opts.mode, LOCK_EXCLUSIVE, "case %zu", i);
+		options_finish(&p.opts);
+	}
+
+	static const struct usage_case bad[] = {
+		{{"-l", "0", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "1000001", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "-2", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "+2", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "2.0", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "2x", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "", "L", "--", "true", NULL}, "--limit"},
+		{{"-l", "99999999999999999999", "L", "--", "true", NULL}, "--limit"},
+		{{"--limit=", "L", "--", "true", NULL}, "--limit"},
+		{{"L", "--limit", NULL}, "--limit"},
+	};
+	expect_usage_table(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+Test(options, min_hold) {
+	static const struct {
+		const char *args[8];
+		uint64_t min_hold_ms;
+	} good[] = {
+		{{"--min-hold", "1s", "L", "--", "true", NULL}, 1000},
+		{{"--min-hold=250ms", "L", "--", "true", NULL}, 250},
+		{{"--min-hold", "5m", "L", "--", "true", NULL}, 300000},
+		{{"--min-hold", "2", "L", "--", "true", NULL}, 2000},
+		{{"--min-hold", "1.5s", "L", "--", "true", NULL}, 1500},
+		{{"L", "--min-hold", "1h", "--", "true", NULL}, 3600000},
+		{{"--min-hold", "0", "L", "--", "true", NULL}, 0},
+		/* longer than the TTL: the entry is kept until it is over */
+		{{"-t", "1s", "--min-hold", "1m", "L", "--", "true", NULL}, 60000},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct parsed p;
+		parse_args(&p, &no_env, good[i].args);
+		expect_ok(&p);
+		cr_expect_eq(p.opts.min_hold_ms, good[i].min_hold_ms, "case %zu: min_hold %llu", i,
+			(unsigned long long)p.opts.min_hold_ms);
+		options_finish(&p.opts);
+	}
+
+	static const struct usage_case bad[] = {
+		{{"--min-hold", "soon", "L", "--", "true", NULL}, "--min-hold"},
+		{{"--min-hold", "-1s", "L", "--", "true", NULL}, "--min-hold"},
+		{{"--min-hold", "", "L", "--", "true", NULL}, "--min-hold"},
+		{{"--min-hold", "1.5ms", "L", "--", "true", NULL}, "--min-hold"},
+		{{"--min-hold", "101d", "L", "--", "true", NULL}, "--min-hold"},
+		{{"L", "--min-hold", NULL}, "--min-hold"},
+	};
+	expect_usage_table(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* The new modes go together with each other and the rest of a run's options. */
+Test(options, shared_limit_and_min_hold_combinations) {
+	struct parsed p;
+	parse(&p, &no_env, "-s", "--min-hold", "2s", "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_SHARED);
+	cr_expect_eq(p.opts.limit, 1);
+	cr_expect_eq(p.opts.min_hold_ms, 2000);
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "-l", "3", "--min-hold", "10s", "-n", "-T", "cron", "L", "-c",
+		"make backup", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_EXCLUSIVE);
+	cr_expect_eq(p.opts.limit, 3);
+	cr_expect_eq(p.opts.min_hold_ms, 10000);
+	cr_expect_not(p.opts.wait_forever);
+	cr_expect_str_eq(p.opts.task, "cron");
+	options_finish(&p.opts);
+
+	/* --break passes the limit on (break.lua wakes waiters by it). */
+	parse(&p, &no_env, "--break", "-l", "3", "L", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.action, ACTION_BREAK);
+	cr_expect_eq(p.opts.limit, 3);
 	options_finish(&p.opts);
 }
 
