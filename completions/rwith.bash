@@ -1,0 +1,44 @@
+# bash completion for rwith(1). Lock names are free text; after `--` the command and its
+# arguments complete as commands do.
+_rwith() {
+	local cur prev words cword
+	_init_completion || return
+
+	local i
+	for ((i = 1; i < cword; i++)); do
+		if [[ ${words[i]} == -- ]]; then
+			_command_offset $((i + 1))
+			return
+		fi
+	done
+
+	case $prev in
+	-r | --redis)
+		COMPREPLY=($(compgen -W 'redis:// rediss:// unix://' -- "$cur"))
+		compopt -o nospace
+		return
+		;;
+	--tls-ca)
+		_filedir
+		return
+		;;
+	-c | --command)
+		return
+		;;
+	-t | --ttl | --heartbeat | -w | --wait | --timeout | -k | --kill-after | --min-hold)
+		COMPREPLY=($(compgen -W '250ms 1s 5s 30s 1m 5m 1h' -- "$cur"))
+		return
+		;;
+	-E | --conflict-exit-code | -l | --limit | -T | --task | --prefix)
+		return
+		;;
+	esac
+
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W '-r --redis -t --ttl --heartbeat -w --wait --timeout -n
+			--nonblock -E --conflict-exit-code -s --shared -x --exclusive -l --limit -T
+			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --status
+			--json --break -v --verbose -q --quiet -h --help -V --version --' -- "$cur"))
+	fi
+} &&
+	complete -F _rwith rwith
