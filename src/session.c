@@ -323,12 +323,10 @@ static void on_woken(enum lock_result result, const struct lock_busy *busy,
 
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
+	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
 	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,
 		s->opts->verbosity > 0);
-	if (!s->opts->wait_forever) {
-		/* Look once more just as --wait runs out is not needed: the wait timer ends it. */
-		log_msg(LOG_DEBUG, "blocking for up to %" PRIu64 " ms", timeout);
-	}
+	log_msg(LOG_DEBUG, "waiting for a wake-up for up to %" PRIu64 " ms", timeout);
 	s->in_flight = true;
 	if (lock_wait(&s->lock, s->conn, timeout, on_woken, s, &err) < 0) {
 		s->in_flight = false;
