@@ -28,7 +28,10 @@ static void format_time(uint64_t epoch_ms, char *buf, size_t size) {
 	}
 }
 
-static void print_holder_text(const struct lock_holder *h) {
+static void print_holder_text(const struct lock_holder *holder) {
+	struct lock_holder shown;
+	const struct lock_holder *h = &shown;
+	lock_holder_printable(holder, &shown);
 	char since[32];
 	uint64_t held_ms = h->server_now_ms > h->since_ms ? h->server_now_ms - h->since_ms : 0;
 	int64_t ttl_ms = h->ttl_left_ms > 0 ? h->ttl_left_ms : 0;
@@ -82,7 +85,9 @@ static void print_break(const struct admin *admin, const struct lock_status *rem
 		return;
 	}
 	for (size_t i = 0; i < removed->holder_count; i++) {
-		const struct lock_holder *h = &removed->holders[i];
+		struct lock_holder shown;
+		const struct lock_holder *h = &shown;
+		lock_holder_printable(&removed->holders[i], &shown);
 		printf("%s: removed holder %s:%ld (task '%s', fence %" PRIu64 "%s)\n",
 			admin->opts->lock, h->host, h->pid, h->task, h->fence, h->shared ? ", shared" : "");
 	}

@@ -156,6 +156,20 @@ static bool element_string(const redisReply *reply, size_t index, char *out, siz
 	return true;
 }
 
+static void printable(char *text) {
+	for (unsigned char *p = (unsigned char *)text; *p; p++) {
+		if (*p < 32 || *p == 127) {
+			*p = '?';
+		}
+	}
+}
+
+void lock_holder_printable(const struct lock_holder *holder, struct lock_holder *ret) {
+	*ret = *holder;
+	printable(ret->host);
+	printable(ret->task);
+}
+
 /* Six elements from `index` on: host, pid, task, since_ms, ttl_left_ms, fence; and the
  * mode ("x" or "s") as a seventh when with_mode. */
 static bool decode_holder(const redisReply *reply, size_t index, uint64_t now, bool with_mode,

@@ -102,6 +102,10 @@ int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_d
 int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
 
+/* Replaces control characters in a holder's host and task with '?', so that a task with a
+ * newline stays on one line of text output (JSON output escapes them instead). */
+void lock_holder_printable(const struct lock_holder *holder, struct lock_holder *ret);
+
 /* Pure reply decoding, exposed for the unit tests. On LOCK_RESULT_ERROR err says what was
  * wrong. lock_decode_holders fills *ret (its holders array is malloc'd: free it). */
 enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fence,

@@ -112,7 +112,10 @@ static uint64_t delay_until(uint64_t when_ms) {
 	return when_ms > now ? when_ms - now : 0;
 }
 
-static void format_holder(const struct lock_holder *holder, char *buf, size_t size) {
+static void format_holder(const struct lock_holder *raw, char *buf, size_t size) {
+	struct lock_holder shown;
+	const struct lock_holder *holder = &shown;
+	lock_holder_printable(raw, &shown);
 	uint64_t held_ms = holder->server_now_ms > holder->since_ms ?
 		holder->server_now_ms - holder->since_ms : 0;
 	(void)error_format(buf, size, "held by %s:%ld (task '%s') for %" PRIu64 "s", holder->host,
@@ -209,7 +212,9 @@ static void announce_waiting(struct session *s) {
 	bool wanted = s->opts->verbosity > 0 || isatty(STDERR_FILENO);
 	uint64_t now = clock_mono_ms();
 	bool changed = !s->announced || s->busy.holder.fence != s->announced_fence;
-	bool periodic = s->opts->verbosity > 0 && now - s->announced_ms >= PROGRESS_INTERVAL_MS;
+	/* Looks come every 30 s at most with -v; half a second of slack keeps one that comes a
+	 * hair early from pushing the message to the look after. */
+	bool periodic = s->opts->verbosity > 0 && now + 500 - s->announced_ms >= PROGRESS_INTERVAL_MS;
 	if (!wanted || !(changed || periodic)) {
 		return;
 	}

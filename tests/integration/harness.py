@@ -6,6 +6,7 @@ server logs and the stderr of every rwith it ran. Nothing is shared between test
 case runs in its own Python process (see run_case.py) with its own servers.
 """
 
+import json
 import os
 import resource
 import select
@@ -830,6 +831,121 @@ def sh_ready_then_sleep(readyfile, seconds=100):
     """sh script: writes its pid to readyfile, then becomes `sleep`."""
     q = shlex.quote(readyfile)
     return f"echo $$ > {q}.tmp; mv {q}.tmp {q}; exec sleep {seconds}"
+
+
+# ---------------------------------------------------------------------------------------
+# --status, the queue, and holders the test releases when it wants
+
+def lock_status(sc, url, lock, extra=()):
+    """`rwith --status --json LOCK` as a dict; asserts exit 0 and strictly valid JSON."""
+    res = sc.run(["-r", url, "--status", "--json", *extra, lock], timeout=30)
+    res.expect(0, "--status --json")
+    try:
+        return json.loads(res.stdout.decode("utf-8"))
+    except ValueError as e:
+        raise AssertionError(f"--status --json printed no valid UTF-8 JSON ({e})\n"
+                             f"{res.describe()}") from None
+
+
+def wait_waiters(sc, url, lock, count, timeout=20):
+    """Waits until --status counts `count` waiters of lock; returns that status."""
+    last = {}
+
+    def check():
+        last["status"] = lock_status(sc, url, lock)
+        return last["status"] if last["status"].get("waiters") == count else None
+    try:
+        return wait_until(check, timeout, f"--status to count {count} waiter(s) of {lock!r}",
+                          interval=0.05)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last status: {last.get('status')}") from None
+
+
+def server_time_ms(server):
+    """The server's clock (TIME) in Unix epoch milliseconds."""
+    with server.client() as c:
+        sec, usec = c.call("TIME")
+        return int(sec) * 1000 + int(usec) // 1000
+
+
+def wall_stamp():
+    """Shell snippet: the wall-clock time as seconds with a fraction (compare with
+    time.time(), or with another stamp)."""
+    return "$(date +%s.%N)"
+
+
+def leftover_keys(server, lock, prefix="rwith:"):
+    """The keys of lock other than one plain counter without expiry (the fence, which the
+    contract keeps for as long as the server keeps its data): what a lock that nobody holds
+    or waits for should not have. Returns [(key, type, pttl)]."""
+    found = []
+    with server.client() as c:
+        for key in c.keys(lock_pattern(lock, prefix)):
+            kind, pttl = c.call("TYPE", key), c.pttl(key)
+            found.append((key, kind, pttl))
+    counters = [k for k in found if k[1] == "string" and k[2] == -1]
+    if len(counters) == 1:
+        found.remove(counters[0])
+    return found
+
+
+class Holder:
+    """rwith running a command that holds the lock until release() (or for ever).
+
+    The command writes "$RWITH_FENCE <wall-clock time>" to <name>.fence once it runs, then
+    waits for <name>.go, then writes the wall-clock time to <name>.done and exits 0. `log`,
+    when given, gets "<name> start" and "<name> end" lines. started() waits for it to run,
+    so a Holder also serves as a waiter whose command the test controls."""
+
+    def __init__(self, sc, url, lock, name, extra=(), log=None):
+        self.sc, self.name = sc, name
+        self.fence_path = sc.path(f"{name}.fence")
+        self.go_path = sc.path(f"{name}.go")
+        self.done_path = sc.path(f"{name}.done")
+        q = shlex.quote
+        logging = (lambda word: f"echo '{name} {word}' >> {q(log)}; ") if log else (lambda w: "")
+        script = (f"{logging('start')}echo \"$RWITH_FENCE\" {wall_stamp()} > "
+                  f"{q(self.fence_path)}.tmp; "
+                  f"mv {q(self.fence_path)}.tmp {q(self.fence_path)}; "
+                  f"while [ ! -e {q(self.go_path)} ]; do sleep 0.05; done; "
+                  f"{logging('end')}echo {wall_stamp()} > {q(self.done_path)}.tmp; "
+                  f"mv {q(self.done_path)}.tmp {q(self.done_path)}")
+        self.proc = sc.start(["-r", url, *extra, lock, "--", "sh", "-c", script])
+        self.pid = self.proc.pid
+
+    def started(self, timeout=20):
+        """Waits until the command runs (it holds the lock); returns its fence."""
+        wait_until(lambda: read_file(self.fence_path, "").strip() or not self.proc.running(),
+                   timeout, f"holder {self.name}'s command to start")
+        if not self.proc.running() and not read_file(self.fence_path, "").strip():
+            raise AssertionError(f"holder {self.name} ended before its command ran:\n"
+                                 f"{self.proc.wait().describe()}")
+        return self.fence
+
+    @property
+    def fence(self):
+        return int(read_file(self.fence_path).split()[0])
+
+    @property
+    def start_time(self):
+        """The wall-clock time at which the command started (it had the lock)."""
+        return float(read_file(self.fence_path).split()[1])
+
+    def has_run(self):
+        return bool(read_file(self.fence_path, "").strip())
+
+    def release(self):
+        """Lets the command end (rwith then releases the lock)."""
+        with open(self.go_path, "w"):
+            pass
+
+    def done_time(self, timeout=20):
+        """The wall-clock time at which the command finished."""
+        return float(wait_for_file(self.done_path, timeout,
+                                   f"holder {self.name}'s command to finish"))
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------
