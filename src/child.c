@@ -209,6 +209,11 @@ static void reap(struct child *child) {
 			continue;
 		}
 		child->command_pid = 0;
+		/* The guard's work is done; let it die while the owner releases the lock, rather
+		 * than after (it is reaped in child_destroy or child_group_alive). */
+		if (child->guard_pid > 0) {
+			(void)kill(child->guard_pid, SIGKILL);
+		}
 		take_terminal_back(child);
 		child->on_exit(child, status, child->data);
 		return; /* the owner may have destroyed child */
