@@ -380,10 +380,6 @@ void child_continue(struct child *child) {
 	child_forward_signal(child, SIGCONT);
 }
 
-bool child_running(const struct child *child) {
-	return child->command_pid > 0;
-}
-
 bool child_group_alive(struct child *child) {
 	kill_guard(child);
 	return child->group > 0 && (kill(-child->group, 0) == 0 || errno == EPERM);

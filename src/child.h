@@ -72,9 +72,6 @@ void child_terminate(struct child *child, int sig);
  * foreground again, and sends SIGCONT to its group. */
 void child_continue(struct child *child);
 
-/* True while the command has not been reaped. */
-bool child_running(const struct child *child);
-
 /* True while any process is left in the command's group, guard excluded. */
 bool child_group_alive(struct child *child);
 

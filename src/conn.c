@@ -406,10 +406,6 @@ bool conn_is_broken(const struct conn *conn) {
 	return conn->broken;
 }
 
-const struct rw_error *conn_failure(const struct conn *conn) {
-	return &conn->failure;
-}
-
 const char *conn_address(const struct conn *conn) {
 	return conn->address;
 }

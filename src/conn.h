@@ -37,9 +37,8 @@ struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep, uint64_t
 int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, conn_reply_cb *cb,
 	void *data, int argc, const char **argv, const size_t *argv_len, struct rw_error *err);
 
-/* True once the connection has failed; conn_failure() then says why. */
+/* True once the connection has failed. */
 bool conn_is_broken(const struct conn *conn);
-const struct rw_error *conn_failure(const struct conn *conn);
 
 /* "host:port" or the socket path, for messages. */
 const char *conn_address(const struct conn *conn);

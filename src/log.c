@@ -13,10 +13,6 @@ void log_init(enum log_level max_level) {
 	max_log_level = max_level;
 }
 
-enum log_level log_get_level(void) {
-	return max_log_level;
-}
-
 void log_write(enum log_level level, const char *file, int line, int code, const char *fmt,
 	...) {
 	if (level > max_log_level) {

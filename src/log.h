@@ -13,7 +13,6 @@ enum log_level {
 
 /* Set once at startup; the one piece of global state besides the event loop. */
 void log_init(enum log_level max_level);
-enum log_level log_get_level(void);
 
 void log_write(enum log_level level, const char *file, int line, int code, const char *fmt,
 	...) RW_PRINTF(5, 6);

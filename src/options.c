@@ -233,24 +233,17 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
 	}
 }
 
-/* Scans options from argv[*index] until an operand or "--". Sets *saw_dashes when the scan
- * ended on "--" (and steps over it). */
+/* Scans options from argv[*index] until an operand or "--" (which getopt steps over). A
+ * command may follow LOCK with or without "--", as with flock(1). */
 static int scan_options(int argc, char **argv, int *index, struct scan *scan,
-	struct rw_options *opts, bool *saw_dashes, struct rw_error *err) {
+	struct rw_options *opts, struct rw_error *err) {
 	optind = *index;
 	opterr = 0;
-	const char *last_optarg = NULL;
 	int c;
-	*saw_dashes = false;
 	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
-		last_optarg = optarg;
 		if (apply_option(c, argv, scan, opts, err) < 0) {
 			return -1;
 		}
-	}
-	if (optind > *index && strcmp(argv[optind - 1], "--") == 0 &&
-		last_optarg != argv[optind - 1]) {
-		*saw_dashes = true;
 	}
 	*index = optind;
 	return 0;
@@ -379,8 +372,7 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 	if (options_check_lock_name(opts->lock, err) < 0) {
 		return -1;
 	}
-	bool saw_dashes = false;
-	if (index < argc && scan_options(argc, argv, &index, scan, opts, &saw_dashes, err) < 0) {
+	if (index < argc && scan_options(argc, argv, &index, scan, opts, err) < 0) {
 		return -1;
 	}
 	if (opts->action == ACTION_HELP || opts->action == ACTION_VERSION) {
@@ -430,8 +422,7 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 	set_defaults(&opts);
 
 	int index = 1;
-	bool saw_dashes;
-	if (scan_options(argc, argv, &index, &scan, &opts, &saw_dashes, err) < 0) {
+	if (scan_options(argc, argv, &index, &scan, &opts, err) < 0) {
 		return -1;
 	}
 	if (opts.action == ACTION_HELP || opts.action == ACTION_VERSION) {

@@ -700,6 +700,8 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts,
 	init_timer(&s, &s.kill_timer);
 	watch_signals(&s);
 
+	char server[400];
+	log_msg(LOG_INFO, "server %s", url_format_masked(&opts->servers[0], server, sizeof(server)));
 	if (lock_init(&s.lock, opts, &err) < 0) {
 		finish(&s, &err);
 	} else {
