@@ -22,13 +22,12 @@
 
 #define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
 #define RELEASE_TIMEOUT_MS 2000u
-#define ABORT_TIMEOUT_MS 1000u   /* the best-effort release of an interrupted waiter */
-#define PROGRESS_INTERVAL_MS 30000u
+#define ABORT_TIMEOUT_MS 1000u   /* the best-effort leave of a waiter that gives up */
 #define DRAIN_CHECK_MS 10u
 
 enum phase {
 	PHASE_ACQUIRING, /* connecting, acquiring, waiting */
-	PHASE_ABORTING,  /* interrupted while acquiring: undoing a possible acquire */
+	PHASE_ABORTING,  /* giving up (--wait, a signal): leaving the queue */
 	PHASE_RUNNING,   /* the command runs under the lock */
 	PHASE_DRAINING,  /* lost: the command is gone, its group still has processes */
 	PHASE_RELEASING, /* the command exited; releasing */
@@ -214,7 +213,7 @@ static void announce_waiting(struct session *s) {
 	bool changed = !s->announced || s->busy.holder.fence != s->announced_fence;
 	/* Looks come every 30 s at most with -v; half a second of slack keeps one that comes a
 	 * hair early from pushing the message to the look after. */
-	bool periodic = s->opts->verbosity > 0 && now + 500 - s->announced_ms >= PROGRESS_INTERVAL_MS;
+	bool periodic = s->opts->verbosity > 0 && now + 500 - s->announced_ms >= WAITER_PROGRESS_MS;
 	if (!wanted || !(changed || periodic)) {
 		return;
 	}
