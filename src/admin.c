@@ -107,12 +107,13 @@ static void on_done(enum lock_result result, const struct lock_busy *busy,
 	admin->conn = NULL;
 }
 
-void admin_run(uv_loop_t *loop, const struct rw_options *opts, struct rw_error *err) {
+void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
+	struct rw_error *err) {
 	struct admin admin = {.opts = opts, .err = err};
 	if (lock_init(&admin.lock, opts, err) < 0) {
 		return;
 	}
-	admin.conn = conn_create(loop, &opts->servers[0], ADMIN_TIMEOUT_MS);
+	admin.conn = conn_create(loop, &opts->servers[0], tls, ADMIN_TIMEOUT_MS);
 	if (admin.conn == NULL) {
 		error_set(err, RW_ERROR_INTERNAL, "out of memory");
 		return;

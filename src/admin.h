@@ -7,9 +7,11 @@
 
 #include "error.h"
 #include "options.h"
+#include "tls.h"
 
 /* Runs opts->action (ACTION_STATUS or ACTION_BREAK) on `loop` and prints the result to
  * stdout; fills err (RW_ERROR_SERVER when the server could not be used). */
-void admin_run(uv_loop_t *loop, const struct rw_options *opts, struct rw_error *err);
+void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
+	struct rw_error *err);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "compat.h"
+#include "tls.h"
 
 struct conn_request {
 	struct conn *conn;
@@ -39,6 +40,8 @@ struct conn {
 	uv_timer_t deadline_timer;
 	struct conn_request *pending; /* in send order */
 	struct rw_endpoint endpoint;
+	const struct tls_context *tls; /* borrowed; NULL unless endpoint.tls */
+	void *tls_session;             /* hiredis's; valid while ac is */
 	char address[300];
 	bool broken;
 	bool destroying;
@@ -84,6 +87,7 @@ static void conn_fail(struct conn *conn, const struct rw_error *cause, bool hire
 	(void)uv_timer_stop(&conn->deadline_timer);
 	redisAsyncContext *ac = conn->ac;
 	conn->ac = NULL;
+	conn->tls_session = NULL;
 	if (ac != NULL) {
 		ac->data = NULL;
 		if (!hiredis_frees) {
@@ -104,10 +108,20 @@ static void conn_fail(struct conn *conn, const struct rw_error *cause, bool hire
 
 static void fail_from_context(struct conn *conn, const redisAsyncContext *ac, const char *doing) {
 	struct rw_error err = {0};
+	char tls_why[256];
+	if (tls_describe_failure(conn->tls_session, tls_why, sizeof(tls_why))) {
+		/* hiredis's own text for a TLS failure is often only "connection closed". */
+		error_set(&err, RW_ERROR_SERVER, "%s %s: %s", doing, conn->address, tls_why);
+		err.hint = TLS_FAILURE_HINT;
+		conn_fail(conn, &err, true);
+		return;
+	}
 	const char *why = ac->errstr[0] ? ac->errstr : "connection closed";
 	error_set(&err, RW_ERROR_SERVER, "%s %s: %s", doing, conn->address, why);
 	if (ac->err == REDIS_ERR_PROTOCOL) {
-		err.hint = "check that the URL points to a Redis server";
+		err.hint = conn->endpoint.tls ? "check that the URL points to a Redis server"
+					      : "check that the URL points to a Redis server (rediss:// "
+						"if it speaks TLS)";
 	}
 	conn_fail(conn, &err, true);
 }
@@ -239,9 +253,12 @@ static void on_deadline(uv_timer_t *timer) {
 	for (struct conn_request *req = conn->pending; req; req = req->next) {
 		if (req->deadline_ms <= now) {
 			struct rw_error err = {0};
-			error_set(&err, RW_ERROR_SERVER, "%s on %s: no answer within %" PRIu64 " ms",
-				req->what, conn->address, req->timeout_ms);
-			err.hint = "check that the Redis server is running and not overloaded";
+			bool handshaking = tls_handshake_pending(conn->tls_session);
+			error_set(&err, RW_ERROR_SERVER, "%s on %s: no answer within %" PRIu64 " ms%s",
+				req->what, conn->address, req->timeout_ms,
+				handshaking ? " (the TLS handshake did not finish)" : "");
+			err.hint = handshaking ? TLS_FAILURE_HINT
+					       : "check that the Redis server is running and not overloaded";
 			conn_fail(conn, &err, false);
 			return;
 		}
@@ -351,6 +368,16 @@ static void start_connect(struct conn *conn, uint64_t timeout_ms) {
 		conn_fail(conn, &err, true);
 		return;
 	}
+	if (conn->endpoint.tls &&
+		tls_start(conn->tls, ac, conn->endpoint.host, &conn->tls_session, &err) < 0) {
+		redisAsyncFree(ac);
+		struct rw_error cause = err;
+		error_replace(&err, cause.kind, "cannot connect to %s: %s", conn->address,
+			cause.message);
+		err.hint = cause.hint;
+		conn_fail(conn, &err, true);
+		return;
+	}
 	/* The command's process must not inherit our connection. */
 	int fd = compat_async_fd(ac);
 	if (fd >= 0) {
@@ -369,13 +396,15 @@ static void start_connect(struct conn *conn, uint64_t timeout_ms) {
 	queue_setup(conn, timeout_ms);
 }
 
-struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep, uint64_t timeout_ms) {
+struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep,
+	const struct tls_context *tls, uint64_t timeout_ms) {
 	struct conn *conn = calloc(1, sizeof(*conn));
 	if (conn == NULL) {
 		return NULL;
 	}
 	conn->loop = loop;
 	conn->endpoint = *ep;
+	conn->tls = tls;
 	url_format_address(ep, conn->address, sizeof(conn->address));
 	/* uv_timer_init cannot fail on a live loop. */
 	(void)uv_timer_init(loop, &conn->deadline_timer);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "error.h"
+#include "tls.h"
 #include "url.h"
 
 struct conn;
@@ -26,10 +27,12 @@ struct conn;
  * the connection was destroyed first. The reply is valid only during the call. */
 typedef void conn_reply_cb(const redisReply *reply, const struct rw_error *err, void *data);
 
-/* Starts connecting to ep (copied) and queues AUTH and SELECT as the URL asks; their
- * failure fails every later command with a message that names the cause. `timeout_ms`
- * bounds the connect and each of those steps. Returns NULL only when out of memory. */
-struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep, uint64_t timeout_ms);
+/* Starts connecting to ep (copied), under TLS verified by `tls` (borrowed; must outlive
+ * conn) when ep is rediss://, and queues AUTH and SELECT as the URL asks; their failure
+ * fails every later command with a message that names the cause. `timeout_ms` bounds the
+ * connect (and handshake) and each of those steps. Returns NULL only when out of memory. */
+struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep,
+	const struct tls_context *tls, uint64_t timeout_ms);
 
 /* Sends a command; `what` names it in messages ("EVALSHA acquire") and is copied. Returns 0
  * and later calls cb exactly once; or returns -1 with err set (the connection is already

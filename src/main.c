@@ -15,6 +15,7 @@
 #include "options.h"
 #include "admin.h"
 #include "session.h"
+#include "tls.h"
 
 static const char usage_text[] =
 	"Usage:\n"
@@ -29,8 +30,8 @@ static const char usage_text[] =
 	"command is terminated. rwith exits with the command's status.\n"
 	"\n"
 	"Options:\n"
-	"  -r, --redis URL            server: redis://[[user][:password]@]host[:port][/db]\n"
-	"                             or unix:///path/to/redis.sock[?db=N]\n"
+	"  -r, --redis URL            server: redis://[[user][:password]@]host[:port][/db],\n"
+	"                             rediss://... (TLS) or unix:///path/to/redis.sock[?db=N]\n"
 	"                             (default: $RWITH_REDIS_URL, $REDIS_URL,\n"
 	"                             redis://127.0.0.1:6379)\n"
 	"  -t, --ttl DUR              lock time-to-live on the server (default 30s, min 100ms)\n"
@@ -48,6 +49,8 @@ static const char usage_text[] =
 	"  -k, --kill-after DUR       after the lock is lost: SIGTERM, then SIGKILL this much\n"
 	"                             later (default 5s, never past the TTL deadline)\n"
 	"      --prefix STR           key namespace (default 'rwith:')\n"
+	"      --tls-ca FILE          CA certificates (PEM) that verify a rediss:// server\n"
+	"                             (default: $RWITH_TLS_CA, else the system's store)\n"
 	"      --status               show the lock's holders and the number of waiters\n"
 	"      --json                 with --status: one JSON object\n"
 	"      --break                remove every holder of LOCK and wake the waiters\n"
@@ -135,15 +138,19 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 			default_hint(RW_ERROR_INTERNAL));
 		return EXIT_INTERNAL;
 	}
-	if (opts->action == ACTION_RUN) {
-		session_run(&loop, opts, startup, &outcome);
+	memset(&outcome, 0, sizeof(outcome));
+	struct tls_context *tls = NULL;
+	if (opts->servers[0].tls && tls_context_create(opts->tls_ca, &tls, &outcome.err) < 0) {
+		/* reported below */
+	} else if (opts->action == ACTION_RUN) {
+		session_run(&loop, opts, tls, startup, &outcome);
 	} else {
-		memset(&outcome, 0, sizeof(outcome));
-		admin_run(&loop, opts, &outcome.err);
+		admin_run(&loop, opts, tls, &outcome.err);
 		if (fflush(stdout) != 0 && outcome.err.kind == RW_ERROR_NONE) {
 			error_set(&outcome.err, RW_ERROR_INTERNAL, "cannot write to stdout");
 		}
 	}
+	tls_context_destroy(tls);
 	rc = uv_loop_close(&loop);
 	if (rc < 0) {
 		log_msg(LOG_DEBUG, "event loop closed with handles open: %s, ignoring", uv_strerror(rc));

@@ -316,11 +316,6 @@ static int resolve_servers(struct scan *scan, const struct rw_env *env, struct r
 				"this rwith was built without TLS support, so it cannot use a rediss:// "
 				"server (see rwith --version)");
 		}
-		if (opts->servers[i].tls) {
-			/* TODO(issue 5): TLS connections; until then never connect in plain text. */
-			return error_set(err, RW_ERROR_USAGE,
-				"rediss:// (TLS) is not supported by this version of rwith yet");
-		}
 	}
 	opts->server_count = scan->server_arg_count;
 	if (opts->server_count > 1) {

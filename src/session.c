@@ -43,6 +43,7 @@ static const int forwarded_signals[] = {
 struct session {
 	uv_loop_t *loop;
 	const struct rw_options *opts;
+	const struct tls_context *tls; /* borrowed; NULL without rediss:// */
 	const struct child_startup *startup;
 	struct session_outcome *out;
 	struct session_timing timing;
@@ -180,7 +181,7 @@ static struct conn *usable_conn(struct session *s, uint64_t timeout_ms) {
 		log_msg(LOG_DEBUG, "reconnecting to %s", conn_address(s->conn));
 	}
 	conn_destroy(s->conn);
-	s->conn = conn_create(s->loop, &s->opts->servers[0], timeout_ms);
+	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls, timeout_ms);
 	return s->conn;
 }
 
@@ -265,7 +266,7 @@ static void leave_and_finish(struct session *s, const struct rw_error *outcome) 
 	/* Destroying the connection cancels a blocked BLPOP or an acquire in flight; their
 	 * callbacks see PHASE_ABORTING and do nothing. */
 	conn_destroy(s->conn);
-	s->conn = conn_create(s->loop, &s->opts->servers[0], ABORT_TIMEOUT_MS);
+	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls, ABORT_TIMEOUT_MS);
 	if (s->conn == NULL ||
 		lock_leave(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
 		finish(s, NULL);
@@ -681,7 +682,7 @@ static void init_timer(struct session *s, uv_timer_t *timer) {
 	timer->data = s;
 }
 
-void session_run(uv_loop_t *loop, const struct rw_options *opts,
+void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	const struct child_startup *startup, struct session_outcome *ret) {
 	struct session s;
 	struct rw_error err = {0};
@@ -689,6 +690,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts,
 	memset(ret, 0, sizeof(*ret));
 	s.loop = loop;
 	s.opts = opts;
+	s.tls = tls;
 	s.startup = startup;
 	s.out = ret;
 	s.started_ms = clock_mono_ms();

@@ -11,6 +11,7 @@
 #include "child.h"
 #include "error.h"
 #include "options.h"
+#include "tls.h"
 
 struct session_outcome {
 	struct rw_error err; /* kind RW_ERROR_NONE: the command ran; see status */
@@ -21,7 +22,7 @@ struct session_outcome {
 /* Runs the whole session on `loop` (which must have no other handles) and returns when
  * everything is closed. `opts` and `startup` are borrowed. Never exits, never prints
  * anything but warnings and progress through log.h. */
-void session_run(uv_loop_t *loop, const struct rw_options *opts,
+void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	const struct child_startup *startup, struct session_outcome *ret);
 
 /* The timing rules, exposed for the unit tests. All in ms. */

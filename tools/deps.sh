@@ -3,7 +3,8 @@
 # otherwise through sudo. Safe to run again; does nothing when everything is present.
 set -eu
 packages="build-essential meson ninja-build pkg-config python3 libhiredis-dev libuv1-dev
-libcriterion-dev redis-server redis-tools scdoc util-linux bash-completion zsh"
+libcriterion-dev redis-server redis-tools scdoc util-linux bash-completion zsh libssl-dev openssl
+ca-certificates"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -352,9 +352,12 @@ class RedisServer:
 
     READY_TIMEOUT_S = 20
 
-    def __init__(self, workdir, name="redis", password=None, unixsocket=False, extra_args=()):
+    def __init__(self, workdir, name="redis", password=None, unixsocket=False, extra_args=(),
+                 tls=None):
         self.dir = tempfile.mkdtemp(prefix=name + "-", dir=workdir)
         self.password = password
+        self.tls = tls  # (cert, key) files: also serve TLS on tls_port
+        self.tls_port = None
         self.unix_path = os.path.join(self.dir, "redis.sock") if unixsocket else None
         self.extra_args = list(extra_args)
         self.port = None
@@ -381,6 +384,12 @@ class RedisServer:
                 args += ["--requirepass", self.password]
             if self.unix_path:
                 args += ["--unixsocket", self.unix_path, "--unixsocketperm", "700"]
+            if self.tls:
+                # The plain port stays: the harness's own client speaks plain RESP.
+                if not port or self.tls_port is None:  # restart() keeps both ports
+                    self.tls_port = free_port()
+                args += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.tls[0],
+                         "--tls-key-file", self.tls[1], "--tls-auth-clients", "no"]
             args += self.extra_args
             with open(self.log_path, "ab") as log:
                 self.log_offsets.append(log.tell())
@@ -484,6 +493,9 @@ class RedisServer:
             auth = (user or "") + (":" + password if password else "") + "@"
         return f"redis://{auth}127.0.0.1:{self.port}" + (f"/{db}" if db is not None else "")
 
+    def tls_url(self, host="127.0.0.1"):
+        return f"rediss://{host}:{self.tls_port}"
+
     def unix_url(self, db=None):
         return f"unix://{self.unix_path}" + (f"?db={db}" if db is not None else "")
 
@@ -503,6 +515,38 @@ class RedisServer:
 
     def log_text(self):
         return read_file(self.log_path, "")
+
+
+class TlsFiles:
+    """A throwaway CA (made with the openssl command) and server certificates it signs."""
+
+    def __init__(self, workdir):
+        self.dir = tempfile.mkdtemp(prefix="tls-", dir=workdir)
+        self.ca_cert = os.path.join(self.dir, "ca.crt")
+        self.ca_key = os.path.join(self.dir, "ca.key")
+        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                      "-subj", "/CN=rwith test CA", "-keyout", self.ca_key, "-out", self.ca_cert)
+
+    def _openssl(self, *args):
+        exe = shutil.which("openssl")
+        if exe is None:
+            raise AssertionError("the openssl command is not installed; the TLS tests need "
+                                 "it to make a throwaway CA: apt-get install openssl")
+        subprocess.run([exe, *args], check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+    def server_cert(self, name, alt_names):
+        """(cert, key) for CN=name with subjectAltName alt_names ("DNS:x,IP:y")."""
+        base = os.path.join(self.dir, name)
+        ext = base + ".ext"
+        with open(ext, "w", encoding="ascii") as f:
+            f.write(f"subjectAltName={alt_names}\n")
+        self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                      "-keyout", base + ".key", "-out", base + ".csr")
+        self._openssl("x509", "-req", "-in", base + ".csr", "-CA", self.ca_cert,
+                      "-CAkey", self.ca_key, "-CAcreateserial", "-days", "2",
+                      "-extfile", ext, "-out", base + ".crt")
+        return base + ".crt", base + ".key"
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "options.h"
 
 #define MAX_ARGS 24
@@ -626,8 +627,6 @@ Test(options, not_yet_supported_features_are_usage_errors) {
 			"not supported"},
 		{{"L", "-r", "redis://a:1", "--redis=redis://b:2", "--", "true", NULL},
 			"not supported"},
-		/* Without TLS support the message says that instead; both name the scheme. */
-		{{"-r", "rediss://host:6380", "L", "--", "true", NULL}, "rediss://"},
 	};
 	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
 
@@ -635,6 +634,21 @@ Test(options, not_yet_supported_features_are_usage_errors) {
 	struct parsed p;
 	parse(&p, &quorum, "L", "--", "true", NULL);
 	expect_usage(&p, "not supported");
+}
+
+/* rediss:// is a server like any other in a TLS build; without TLS a usage error that says
+ * why (the integration tests run the TLS connection itself). */
+Test(options, rediss_depends_on_the_build) {
+	struct parsed p;
+	parse(&p, &no_env, "-r", "rediss://host:6380", "L", "--", "true", NULL);
+	if (RWITH_HAVE_TLS) {
+		expect_ok(&p);
+		cr_expect(p.opts.servers[0].tls);
+		cr_expect_eq(p.opts.servers[0].port, 6380);
+		options_finish(&p.opts);
+	} else {
+		expect_usage(&p, "built without TLS support");
+	}
 }
 
 Test(options, shared) {

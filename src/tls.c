@@ -1,0 +1,187 @@
+/* TLS for rediss:// servers, on OpenSSL and hiredis_ssl. hiredis's own context helper sets
+ * SNI but checks no host name, so the SSL_CTX and each session are made here, where the
+ * host name check (SSL_set1_host, or the IP address for a numeric host) is set up. */
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#if RWITH_HAVE_TLS
+
+#include <arpa/inet.h>
+#include <hiredis/hiredis_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct tls_context {
+	SSL_CTX *ssl_ctx;
+};
+
+/* The most specific reason OpenSSL has queued, or `fallback`. Empties the queue. */
+static const char *openssl_reason(const char *fallback) {
+	unsigned long code = ERR_peek_last_error();
+	const char *reason = code ? ERR_reason_error_string(code) : NULL;
+	ERR_clear_error();
+	return reason ? reason : fallback;
+}
+
+int tls_context_create(const char *ca_file, struct tls_context **ret, struct rw_error *err) {
+	ERR_clear_error();
+	struct tls_context *tls = calloc(1, sizeof(*tls));
+	if (tls == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory setting up TLS");
+	}
+	tls->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (tls->ssl_ctx == NULL) {
+		free(tls);
+		return error_set(err, RW_ERROR_INTERNAL, "cannot set up TLS: %s",
+			openssl_reason("SSL_CTX_new failed"));
+	}
+	(void)SSL_CTX_set_min_proto_version(tls->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(tls->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	int loaded = ca_file != NULL ? SSL_CTX_load_verify_locations(tls->ssl_ctx, ca_file, NULL)
+				     : SSL_CTX_set_default_verify_paths(tls->ssl_ctx);
+	if (loaded != 1) {
+		/* OpenSSL names a missing file only as "system lib". */
+		const char *reason = ca_file != NULL && access(ca_file, R_OK) < 0
+			? strerror(errno) : openssl_reason("no certificates found");
+		tls_context_destroy(tls);
+		if (ca_file == NULL) {
+			return error_set(err, RW_ERROR_SERVER,
+				"cannot load the system's trusted CA certificates: %s", reason);
+		}
+		error_set(err, RW_ERROR_USAGE, "cannot load CA certificates from '%s' (--tls-ca): %s",
+			ca_file, reason);
+		err->hint = "give --tls-ca (or $RWITH_TLS_CA) a readable PEM file of CA certificates";
+		return -1;
+	}
+	*ret = tls;
+	return 0;
+}
+
+void tls_context_destroy(struct tls_context *tls) {
+	if (tls == NULL) {
+		return;
+	}
+	SSL_CTX_free(tls->ssl_ctx);
+	free(tls);
+}
+
+static bool is_ip_address(const char *host) {
+	unsigned char addr[16];
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* The name to verify: a DNS name (also sent as SNI), or an IP address. */
+static int expect_host(SSL *ssl, const char *host) {
+	if (is_ip_address(host)) {
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+	}
+	if (SSL_set_tlsext_host_name(ssl, host) != 1) {
+		return -1;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
+}
+
+int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *host,
+	void **ret_session, struct rw_error *err) {
+	ERR_clear_error();
+	SSL *ssl = SSL_new(tls->ssl_ctx);
+	if (ssl == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "cannot start TLS: %s",
+			openssl_reason("SSL_new failed"));
+	}
+	if (expect_host(ssl, host) < 0) {
+		SSL_free(ssl);
+		return error_set(err, RW_ERROR_USAGE, "cannot verify TLS for host '%s': %s", host,
+			openssl_reason("not a valid host name"));
+	}
+	/* On success hiredis owns ssl and frees it with the context; on failure we do. A
+	 * loopback handshake may already have run (and failed) inside this call. */
+	if (redisInitiateSSL(&ac->c, ssl) != REDIS_OK) {
+		char why[256];
+		if (!tls_describe_failure(ssl, why, sizeof(why))) {
+			(void)error_format(why, sizeof(why), "%s",
+				ac->c.errstr[0] ? ac->c.errstr : "TLS handshake failed");
+		}
+		SSL_free(ssl);
+		error_set(err, RW_ERROR_SERVER, "%s", why);
+		err->hint = TLS_FAILURE_HINT;
+		return -1;
+	}
+	*ret_session = ssl;
+	return 0;
+}
+
+bool tls_describe_failure(void *session, char *buf, size_t size) {
+	SSL *ssl = session;
+	if (ssl == NULL) {
+		return false;
+	}
+	long verify = SSL_get_verify_result(ssl);
+	if (verify != X509_V_OK) {
+		ERR_clear_error();
+		(void)error_format(buf, size, "the server's TLS certificate was refused: %s",
+			X509_verify_cert_error_string(verify));
+		return true;
+	}
+	unsigned long code = ERR_peek_last_error();
+	const char *reason = code ? ERR_reason_error_string(code) : NULL;
+	ERR_clear_error();
+	if (reason == NULL) {
+		return false;
+	}
+	(void)error_format(buf, size, "TLS failed: %s", reason);
+	return true;
+}
+
+bool tls_handshake_pending(void *session) {
+	return session != NULL && !SSL_is_init_finished((SSL *)session);
+}
+
+#else /* !RWITH_HAVE_TLS */
+
+static int not_built_in(struct rw_error *err) {
+	return error_set(err, RW_ERROR_USAGE,
+		"this rwith was built without TLS support, so it cannot use a rediss:// server");
+}
+
+int tls_context_create(const char *ca_file, struct tls_context **ret, struct rw_error *err) {
+	(void)ca_file;
+	(void)ret;
+	return not_built_in(err);
+}
+
+void tls_context_destroy(struct tls_context *tls) {
+	(void)tls;
+}
+
+int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *host,
+	void **ret_session, struct rw_error *err) {
+	(void)tls;
+	(void)ac;
+	(void)host;
+	(void)ret_session;
+	return not_built_in(err);
+}
+
+bool tls_describe_failure(void *session, char *buf, size_t size) {
+	(void)session;
+	(void)buf;
+	(void)size;
+	return false;
+}
+
+bool tls_handshake_pending(void *session) {
+	(void)session;
+	return false;
+}
+
+#endif
