@@ -22,6 +22,10 @@ _rwith() {
 		_filedir
 		return
 		;;
+	--notify-ready)
+		COMPREPLY=($(compgen -W 'rwith command' -- "$cur"))
+		return
+		;;
 	-c | --command)
 		return
 		;;
@@ -37,7 +41,7 @@ _rwith() {
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-r --redis -t --ttl --heartbeat -w --wait --timeout -n
 			--nonblock -E --conflict-exit-code -s --shared -x --exclusive -l --limit -T
-			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --status
+			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --notify-ready --status
 			--json --break -v --verbose -q --quiet -h --help -V --version --' -- "$cur"))
 	fi
 } &&

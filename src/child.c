@@ -52,8 +52,15 @@ int child_exit_status(int wait_status) {
 }
 
 /* The terminal to hand to the command: one of stdin, stdout, stderr, if rwith's own
- * process group is its foreground group (rwith was started as a foreground job). */
-static int find_foreground_tty(void) {
+ * process group is its foreground group (rwith was started as a foreground job). Not for
+ * an asynchronous job of a shell without job control (`rwith ... &` in a script): it shares
+ * the script's group, which keeps the terminal, and gets SIGINT and SIGQUIT ignored and
+ * stdin from /dev/null. Taking the terminal from the script would leave Ctrl-C to reach
+ * only a command that ignores it. */
+static int find_foreground_tty(const struct child_startup *startup) {
+	if (startup->ignored[SIGINT] && startup->ignored[SIGQUIT] && !isatty(STDIN_FILENO)) {
+		return -1;
+	}
 	for (int fd = 0; fd <= 2; fd++) {
 		if (isatty(fd) && tcgetpgrp(fd) == getpgrp()) {
 			return fd;
@@ -332,7 +339,7 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	child->on_exit = spec->on_exit;
 	child->on_resumed = spec->on_resumed;
 	child->data = spec->data;
-	child->tty_fd = find_foreground_tty();
+	child->tty_fd = find_foreground_tty(spec->startup);
 	/* Orphans of the command's tree come to us rather than to init, so we reap them: a
 	 * zombie would otherwise count as a live member of the group after a lost lock, in
 	 * containers whose init does not reap. Linux-only, and harmless if it fails. */

@@ -51,6 +51,8 @@ static const char usage_text[] =
 	"      --prefix STR           key namespace (default 'rwith:')\n"
 	"      --tls-ca FILE          CA certificates (PEM) that verify a rediss:// server\n"
 	"                             (default: $RWITH_TLS_CA, else the system's store)\n"
+	"      --notify-ready WHO     under systemd (Type=notify): who sends READY=1,\n"
+	"                             'rwith' once the command runs (default) or 'command'\n"
 	"      --status               show the lock's holders and the number of waiters\n"
 	"      --json                 with --status: one JSON object\n"
 	"      --break                remove every holder of LOCK and wake the waiters\n"
@@ -176,6 +178,7 @@ int main(int argc, char **argv) {
 		.rwith_redis_url = getenv("RWITH_REDIS_URL"),
 		.redis_url = getenv("REDIS_URL"),
 		.tls_ca = getenv("RWITH_TLS_CA"),
+		.notify_socket = getenv("NOTIFY_SOCKET"),
 	};
 	struct rw_options opts;
 	struct rw_error err = {0};

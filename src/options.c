@@ -19,6 +19,7 @@ enum {
 	OPT_MIN_HOLD,
 	OPT_PREFIX,
 	OPT_TLS_CA,
+	OPT_NOTIFY_READY,
 	OPT_STATUS,
 	OPT_JSON,
 	OPT_BREAK,
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
 	{"min-hold", required_argument, NULL, OPT_MIN_HOLD},
 	{"prefix", required_argument, NULL, OPT_PREFIX},
 	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	{"notify-ready", required_argument, NULL, OPT_NOTIFY_READY},
 	{"status", no_argument, NULL, OPT_STATUS},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"break", no_argument, NULL, OPT_BREAK},
@@ -206,6 +208,13 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
 		return 0;
 	case OPT_TLS_CA:
 		opts->tls_ca = optarg;
+		return 0;
+	case OPT_NOTIFY_READY:
+		if (strcmp(optarg, "rwith") != 0 && strcmp(optarg, "command") != 0) {
+			return error_set(err, RW_ERROR_USAGE,
+				"--notify-ready '%s': give 'rwith' or 'command'", optarg);
+		}
+		opts->ready_by_command = strcmp(optarg, "command") == 0;
 		return 0;
 	case OPT_STATUS:
 		scan->status = true;
@@ -441,6 +450,7 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 	if (opts.tls_ca == NULL) {
 		opts.tls_ca = env->tls_ca;
 	}
+	opts.notify_socket = env->notify_socket;
 	if (check_timing(&scan, &opts, err) < 0 || check_mode(&scan, &opts, err) < 0 ||
 		resolve_servers(&scan, env, &opts, err) < 0) {
 		return -1;

@@ -31,6 +31,7 @@ struct rw_env {
 	const char *rwith_redis_url; /* $RWITH_REDIS_URL: one URL or a comma-separated list */
 	const char *redis_url;       /* $REDIS_URL: always a single URL */
 	const char *tls_ca;          /* $RWITH_TLS_CA */
+	const char *notify_socket;   /* $NOTIFY_SOCKET: systemd's, when it runs us */
 };
 
 struct rw_options {
@@ -51,6 +52,8 @@ struct rw_options {
 	uint64_t min_hold_ms;
 	const char *prefix; /* borrowed from argv or static */
 	const char *tls_ca; /* borrowed */
+	const char *notify_socket; /* borrowed from the environment; NULL: not under systemd */
+	bool ready_by_command;     /* --notify-ready=command: READY=1 is the command's to send */
 	bool json;
 	int verbosity; /* -1 quiet, 0 default, 1 -v, 2 -vv */
 

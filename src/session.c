@@ -18,6 +18,7 @@
 #include "duration.h"
 #include "lock.h"
 #include "log.h"
+#include "notify.h"
 #include "waiter.h"
 
 #define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
@@ -50,6 +51,7 @@ struct session {
 	struct lock lock;
 	struct conn *conn;
 	struct child *child;
+	struct notify notify; /* systemd, when it runs us */
 	enum phase phase;
 
 	uv_timer_t wait_timer; /* -w */
@@ -77,6 +79,7 @@ struct session {
 
 	struct lock_busy busy; /* the last busy answer while waiting */
 	bool have_busy;
+	uint64_t busy_seen_ms; /* when the server described s->busy */
 	bool announced;
 	uint64_t announced_fence;
 	uint64_t announced_ms;
@@ -112,12 +115,15 @@ static uint64_t delay_until(uint64_t when_ms) {
 	return when_ms > now ? when_ms - now : 0;
 }
 
-static void format_holder(const struct lock_holder *raw, char *buf, size_t size) {
+/* `seen_ago_ms`: how long ago the server described the holder, so that a message written
+ * later (giving up at -w) counts the time since then too. */
+static void format_holder(const struct lock_holder *raw, uint64_t seen_ago_ms, char *buf,
+	size_t size) {
 	struct lock_holder shown;
 	const struct lock_holder *holder = &shown;
 	lock_holder_printable(raw, &shown);
-	uint64_t held_ms = holder->server_now_ms > holder->since_ms ?
-		holder->server_now_ms - holder->since_ms : 0;
+	uint64_t held_ms = (holder->server_now_ms > holder->since_ms ?
+		holder->server_now_ms - holder->since_ms : 0) + seen_ago_ms;
 	(void)error_format(buf, size, "held by %s:%ld (task '%s') for %" PRIu64 "s", holder->host,
 		holder->pid, holder->task, held_ms / 1000);
 }
@@ -201,11 +207,22 @@ static void format_waiting(const struct session *s, char *buf, size_t size) {
 		(void)error_format(buf, size, "free, but %ld waiter(s) queued earlier come first",
 			busy->position > 0 ? busy->position : busy->waiters);
 	} else {
-		format_holder(&busy->holder, buf, size);
+		format_holder(&busy->holder, clock_mono_ms() - s->busy_seen_ms, buf, size);
 	}
 }
 
+/* systemd's status line tells whom we wait for at every look, whatever the verbosity. */
+static void notify_waiting(struct session *s) {
+	if (!s->notify.active) {
+		return;
+	}
+	char text[900];
+	format_waiting(s, text, sizeof(text));
+	notify_send(&s->notify, "STATUS=Waiting for the lock '%s', %s", s->opts->lock, text);
+}
+
 static void announce_waiting(struct session *s) {
+	notify_waiting(s);
 	if (s->opts->verbosity < 0) {
 		return;
 	}
@@ -361,6 +378,7 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 		return;
 	}
 	s->busy = *busy;
+	s->busy_seen_ms = clock_mono_ms();
 	s->have_busy = true;
 	if (!s->opts->wait_forever && s->opts->wait_ms == 0) {
 		struct rw_error conflict = {0};
@@ -461,6 +479,8 @@ static void declare_lost(struct session *s, bool server_said) {
 	}
 	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
 		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
+	notify_send(&s->notify, "STATUS=Lost the lock '%s': %s; terminating the command",
+		s->opts->lock, s->lost_why);
 	child_terminate(s->child, SIGTERM);
 }
 
@@ -600,6 +620,8 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	(void)uv_timer_stop(&s->term_timer);
 	if (!s->lost) {
 		(void)uv_timer_stop(&s->kill_timer);
+		notify_send(&s->notify, "STOPPING=1\nSTATUS=The command exited; releasing the lock '%s'",
+			s->opts->lock);
 		start_release(s, NULL);
 		return;
 	}
@@ -637,6 +659,9 @@ static void start_command(struct session *s) {
 	}
 	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
 		delay_until(s->valid_from_ms + s->timing.heartbeat), 0);
+	/* The lock is held and the command exists: ready, unless the command says so itself. */
+	notify_send(&s->notify, "%sSTATUS=Holding the lock '%s' (fence %" PRIu64 "), running the command",
+		s->opts->ready_by_command ? "" : "READY=1\n", s->opts->lock, s->lock.fence);
 }
 
 /* ---- signals ------------------------------------------------------------------------ */
@@ -701,6 +726,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 	init_timer(&s, &s.kill_timer);
 	watch_signals(&s);
 
+	notify_init(&s.notify, opts->notify_socket);
 	char server[400];
 	log_msg(LOG_INFO, "server %s", url_format_masked(&opts->servers[0], server, sizeof(server)));
 	if (lock_init(&s.lock, opts, &err) < 0) {
@@ -718,4 +744,5 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 		finish(&s, &err);
 		(void)uv_run(loop, UV_RUN_DEFAULT);
 	}
+	notify_finish(&s.notify);
 }

@@ -690,7 +690,8 @@ class Rwith:
         self.out_path = os.path.join(scope.dir, f"rwith-{n}.out")
         self.err_path = os.path.join(scope.dir, f"rwith-{n}.err")
         full_env = {k: v for k, v in os.environ.items()
-                    if k not in ("RWITH_REDIS_URL", "REDIS_URL", "RWITH_LOCK", "RWITH_FENCE")}
+                    if k not in ("RWITH_REDIS_URL", "REDIS_URL", "RWITH_LOCK", "RWITH_FENCE",
+                                 "RWITH_TLS_CA", "NOTIFY_SOCKET")}
         full_env.update(env or {})
         preexec = None
         if ignore_signals:
@@ -941,7 +942,7 @@ class Holder:
     when given, gets "<name> start" and "<name> end" lines. started() waits for it to run,
     so a Holder also serves as a waiter whose command the test controls."""
 
-    def __init__(self, sc, url, lock, name, extra=(), log=None):
+    def __init__(self, sc, url, lock, name, extra=(), log=None, env=None):
         self.sc, self.name = sc, name
         self.fence_path = sc.path(f"{name}.fence")
         self.go_path = sc.path(f"{name}.go")
@@ -954,7 +955,7 @@ class Holder:
                   f"while [ ! -e {q(self.go_path)} ]; do sleep 0.05; done; "
                   f"{logging('end')}echo {wall_stamp()} > {q(self.done_path)}.tmp; "
                   f"mv {q(self.done_path)}.tmp {q(self.done_path)}")
-        self.proc = sc.start(["-r", url, *extra, lock, "--", "sh", "-c", script])
+        self.proc = sc.start(["-r", url, *extra, lock, "--", "sh", "-c", script], env=env)
         self.pid = self.proc.pid
 
     def started(self, timeout=20):

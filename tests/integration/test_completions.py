@@ -49,6 +49,7 @@ def test_bash_completes_options_durations_and_commands():
     assert bash_complete(["rwith", "--min"]) == ["--min-hold"]
     assert "--timeout" in bash_complete(["rwith", "--ti"])
     assert "30s" in bash_complete(["rwith", "-t", ""])
+    assert bash_complete(["rwith", "--notify-ready", ""]) == ["rwith", "command"]
     # After --, the command is completed as a command: `ech` gives echo.
     assert "echo" in bash_complete(["rwith", "L", "--", "ech"])
     # The lock name is free text: nothing is offered for it.

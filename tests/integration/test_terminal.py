@@ -139,3 +139,38 @@ def test_ctrl_z_stops_job_and_fg_continues():
             term.expect("FREE-AGAIN")
         finally:
             term.close()
+
+
+def test_background_job_of_a_script_leaves_the_terminal_to_the_script():
+    """`rwith ... &` in a script: the shell (without job control) ignores SIGINT and SIGQUIT
+    for it and keeps the terminal. rwith must not take the terminal for the command, or
+    Ctrl-C would reach nobody: the script's own process group must stay in the foreground."""
+    with Scope("tty-async") as sc:
+        srv = sc.redis()
+        lock = sc.lock("async")
+        pidfile = sc.path("cmd.pid")
+        term = shell_terminal(srv)
+        try:
+            command = f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60"
+            script = (f"{shlex.quote(harness.RWITH)} -q {lock} -- sh -c {shlex.quote(command)} & "
+                      "wait; echo SCRIPT-DONE")
+            term.type(f"sh -c {shlex.quote(script)}\n")
+            cmd_pid = int(harness.wait_for_file(pidfile, 20, "the command to start"))
+            try:
+                # Ctrl-C goes to the terminal's foreground group: the script's, which dies.
+                term.type("\x03")
+                term.expect("PROMPT> ", timeout=10)
+                assert term.status_of_last() == 130, "Ctrl-C ended the script"
+                # The background job goes on, as without rwith (SIGINT ignored).
+                assert harness.pid_alive(cmd_pid), "the background command died of Ctrl-C"
+            finally:
+                os.kill(cmd_pid, signal.SIGKILL)
+            # rwith released the lock when its command ended.
+            harness.wait_until(lambda: sc.try_lock(srv.url(), lock).status == 0, 20,
+                               "the background rwith to release the lock")
+        finally:
+            term.close()
+
+
+if __name__ == "__main__":
+    harness.main(globals())

@@ -73,6 +73,22 @@ def test_wait_runs_out():
         sc.try_lock(srv.url(), lock).expect(0, "free right after the holder")
 
 
+def test_give_up_message_counts_the_whole_hold():
+    """The message at -w's end says how long the holder has held the lock by then, not at
+    the waiter's last look (which came right at its start)."""
+    import re
+    with Scope("wait-held-for") as sc:
+        srv = sc.redis()
+        lock = sc.lock("held")
+        holder = start_holder(sc, srv, lock)
+        res = sc.run(["-r", srv.url(), "-w", "3s", lock, "--", "true"])
+        res.expect(1, "-w 3s on a held lock").expect_diagnostic("held by")
+        held = [int(x) for x in re.findall(r"for (\d+)s", res.stderr)]
+        assert held and held[-1] >= 3, f"the holder held it for 3 s at least:\n{res.describe()}"
+        holder.signal(15)
+        holder.wait().expect(143)
+
+
 def waiter_after_holder(extra):
     with Scope("wait-forever" if not extra else "wait-within") as sc:
         srv = sc.redis()

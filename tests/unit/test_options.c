@@ -21,7 +21,7 @@ struct parsed {
 	int rc;
 };
 
-static const struct rw_env no_env = {NULL, NULL, NULL};
+static const struct rw_env no_env = {NULL, NULL, NULL, NULL};
 
 /* Parses "rwith" followed by `args` (NULL-terminated). The strings are borrowed. */
 static int parse_args(struct parsed *p, const struct rw_env *env, const char *const *args) {
@@ -532,10 +532,10 @@ static void expect_server(
 
 Test(options, server_precedence) {
 	const struct rw_env both = {
-		"redis://from-rwith-env:1111", "redis://from-redis-env:2222", NULL};
-	const struct rw_env only_redis = {NULL, "redis://from-redis-env:2222", NULL};
-	const struct rw_env empty_rwith = {"", "redis://from-redis-env:2222", NULL};
-	const struct rw_env empty_both = {"", "", NULL};
+		"redis://from-rwith-env:1111", "redis://from-redis-env:2222", NULL, NULL};
+	const struct rw_env only_redis = {NULL, "redis://from-redis-env:2222", NULL, NULL};
+	const struct rw_env empty_rwith = {"", "redis://from-redis-env:2222", NULL, NULL};
+	const struct rw_env empty_both = {"", "", NULL, NULL};
 	expect_server(&both, "redis://from-option:3333", "from-option", 3333);
 	expect_server(&both, NULL, "from-rwith-env", 1111);
 	expect_server(&only_redis, NULL, "from-redis-env", 2222);
@@ -554,8 +554,8 @@ Test(options, server_precedence) {
 }
 
 Test(options, bad_server_url_is_a_usage_error_without_the_password) {
-	const struct rw_env bad_rwith = {"redis://u:s3cr3tpw@host:0", NULL, NULL};
-	const struct rw_env bad_redis = {NULL, "http://u:s3cr3tpw@host", NULL};
+	const struct rw_env bad_rwith = {"redis://u:s3cr3tpw@host:0", NULL, NULL, NULL};
+	const struct rw_env bad_redis = {NULL, "http://u:s3cr3tpw@host", NULL, NULL};
 	struct parsed p;
 	parse(&p, &bad_rwith, "L", "--", "true", NULL);
 	expect_usage(&p, NULL);
@@ -571,7 +571,7 @@ Test(options, bad_server_url_is_a_usage_error_without_the_password) {
 }
 
 Test(options, tls_ca) {
-	const struct rw_env env = {NULL, NULL, "/etc/env-ca.pem"};
+	const struct rw_env env = {NULL, NULL, "/etc/env-ca.pem", NULL};
 	struct parsed p;
 	parse(&p, &env, "L", "--", "true", NULL);
 	expect_ok(&p);
@@ -630,10 +630,39 @@ Test(options, not_yet_supported_features_are_usage_errors) {
 	};
 	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
 
-	const struct rw_env quorum = {"redis://a:1,redis://b:2,redis://c:3", NULL, NULL};
+	const struct rw_env quorum = {"redis://a:1,redis://b:2,redis://c:3", NULL, NULL, NULL};
 	struct parsed p;
 	parse(&p, &quorum, "L", "--", "true", NULL);
 	expect_usage(&p, "not supported");
+}
+
+Test(options, notify_ready_and_notify_socket) {
+	const struct rw_env systemd = {NULL, NULL, NULL, "/run/systemd/notify"};
+	struct parsed p;
+	parse(&p, &systemd, "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_str_eq(p.opts.notify_socket, "/run/systemd/notify");
+	cr_expect_not(p.opts.ready_by_command, "rwith sends READY=1 by default");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--notify-ready=command", "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect(p.opts.ready_by_command);
+	cr_expect_null(p.opts.notify_socket);
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--notify-ready", "command", "--notify-ready", "rwith", "L", "--", "true",
+		NULL);
+	expect_ok(&p);
+	cr_expect_not(p.opts.ready_by_command, "the last one counts");
+	options_finish(&p.opts);
+
+	static const struct usage_case cases[] = {
+		{{"--notify-ready=systemd", "L", "--", "true", NULL}, "'rwith' or 'command'"},
+		{{"--notify-ready=", "L", "--", "true", NULL}, "'rwith' or 'command'"},
+		{{"L", "--notify-ready", NULL}, "--notify-ready"},
+	};
+	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* rediss:// is a server like any other in a TLS build; without TLS a usage error that says
