@@ -51,22 +51,27 @@ int child_exit_status(int wait_status) {
 	return WEXITSTATUS(wait_status);
 }
 
-/* The terminal to hand to the command: one of stdin, stdout, stderr, if rwith's own
- * process group is its foreground group (rwith was started as a foreground job). Not for
- * an asynchronous job of a shell without job control (`rwith ... &` in a script): it shares
- * the script's group, which keeps the terminal, and gets SIGINT and SIGQUIT ignored and
- * stdin from /dev/null. Taking the terminal from the script would leave Ctrl-C to reach
- * only a command that ignores it. */
-static int find_foreground_tty(const struct child_startup *startup) {
-	if (startup->ignored[SIGINT] && startup->ignored[SIGQUIT] && !isatty(STDIN_FILENO)) {
-		return -1;
-	}
+/* One of stdin, stdout, stderr that is a terminal whose foreground group is rwith's. */
+static int find_own_tty(void) {
 	for (int fd = 0; fd <= 2; fd++) {
 		if (isatty(fd) && tcgetpgrp(fd) == getpgrp()) {
 			return fd;
 		}
 	}
 	return -1;
+}
+
+/* The terminal to hand to the command: rwith's own, if rwith was started as a foreground
+ * job. Not at first for an asynchronous job of a shell without job control (`rwith ... &`
+ * in a script): it shares the script's group, which keeps the terminal, and gets SIGINT
+ * and SIGQUIT ignored and stdin from /dev/null. Taking the terminal from the script would
+ * leave Ctrl-C to reach only a command that ignores it; the command gets the terminal
+ * only if it turns out to need it (see on_tty_stop). */
+static int find_foreground_tty(const struct child_startup *startup) {
+	if (startup->ignored[SIGINT] && startup->ignored[SIGQUIT] && !isatty(STDIN_FILENO)) {
+		return -1;
+	}
+	return find_own_tty();
 }
 
 /* environ without RWITH_LOCK and RWITH_FENCE, plus ours. The strings are borrowed except
@@ -194,11 +199,37 @@ static void mirror_stop(struct child *child, int sig) {
 	}
 }
 
+static bool any_tty(void) {
+	return isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+}
+
+/* The command stopped: Ctrl-Z, or using the terminal from a process group that is not in
+ * the foreground (SIGTTIN, SIGTTOU). A command that has the terminal, or that uses it
+ * while rwith itself is in the foreground without having handed it over (the script case
+ * of find_foreground_tty), gets it and goes on. Otherwise rwith stops too, as a job of
+ * the shell, until `fg` or `bg`. Without any terminal (systemd, cron) nobody could
+ * continue a stopped rwith, so a stop there is left alone, as without rwith. */
+static void on_command_stop(struct child *child, int sig) {
+	if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
+		return;
+	}
+	if (child->tty_fd < 0 && sig != SIGTSTP) {
+		child->tty_fd = find_own_tty();
+		if (child->tty_fd >= 0) {
+			child_continue(child); /* hands over the terminal, then SIGCONT */
+			return;
+		}
+	}
+	if (child->tty_fd >= 0 || any_tty()) {
+		mirror_stop(child, sig);
+	}
+}
+
 /* Reaps every child that changed state: the guard, the command, and orphans of the
  * command's tree, which are ours because rwith is a child subreaper (see child_spawn). */
 static void reap(struct child *child) {
 	int status;
-	int flags = WNOHANG | (child->tty_fd >= 0 ? WUNTRACED : 0);
+	int flags = WNOHANG | WUNTRACED;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, flags)) > 0) {
 		if (pid == child->guard_pid) {
@@ -209,10 +240,7 @@ static void reap(struct child *child) {
 			continue; /* an orphan: reaped so it no longer counts as alive */
 		}
 		if (WIFSTOPPED(status)) {
-			int sig = WSTOPSIG(status);
-			if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-				mirror_stop(child, sig);
-			}
+			on_command_stop(child, WSTOPSIG(status));
 			continue;
 		}
 		child->command_pid = 0;

@@ -111,6 +111,9 @@ static void fail_from_context(struct conn *conn, const redisAsyncContext *ac, co
 	char tls_why[256];
 	if (tls_describe_failure(conn->tls_session, tls_why, sizeof(tls_why))) {
 		/* hiredis's own text for a TLS failure is often only "connection closed". */
+		if (tls_handshake_pending(conn->tls_session)) {
+			doing = "cannot connect to";
+		}
 		error_set(&err, RW_ERROR_SERVER, "%s %s: %s", doing, conn->address, tls_why);
 		err.hint = TLS_FAILURE_HINT;
 		conn_fail(conn, &err, true);
@@ -172,6 +175,7 @@ struct conn_poll {
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
 	struct conn_poll *poll = handle->data;
+	tls_clear_errors();
 	if (status < 0) {
 		/* libuv stopped the handle on a socket error: let hiredis read the error. A
 		 * context still connecting learns it from the write side (SO_ERROR). */
@@ -253,7 +257,10 @@ static void on_deadline(uv_timer_t *timer) {
 	for (struct conn_request *req = conn->pending; req; req = req->next) {
 		if (req->deadline_ms <= now) {
 			struct rw_error err = {0};
-			bool handshaking = tls_handshake_pending(conn->tls_session);
+			/* Still connecting TCP is not a TLS problem. */
+			bool handshaking = conn->ac != NULL &&
+				(conn->ac->c.flags & REDIS_CONNECTED) &&
+				tls_handshake_pending(conn->tls_session);
 			error_set(&err, RW_ERROR_SERVER, "%s on %s: no answer within %" PRIu64 " ms%s",
 				req->what, conn->address, req->timeout_ms,
 				handshaking ? " (the TLS handshake did not finish)" : "");

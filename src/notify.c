@@ -46,21 +46,29 @@ void notify_init(struct notify *n, const char *socket_name) {
 	n->active = true;
 }
 
-void notify_send(struct notify *n, const char *fmt, ...) {
+void notify_status(struct notify *n, const char *state, const char *fmt, ...) {
 	if (n == NULL || !n->active) {
 		return;
 	}
-	char message[1024];
+	char status[900];
 	va_list ap;
 	va_start(ap, fmt);
-	int len = vsnprintf(message, sizeof(message), fmt, ap);
+	int len = vsnprintf(status, sizeof(status), fmt, ap);
 	va_end(ap);
 	if (len < 0) {
 		return;
 	}
+	for (char *c = status; *c != '\0'; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			*c = '?';
+		}
+	}
+	char message[1024];
+	len = snprintf(message, sizeof(message), "%s%sSTATUS=%s", state ? state : "",
+		state ? "\n" : "", status);
 	size_t size = (size_t)len < sizeof(message) ? (size_t)len : sizeof(message) - 1;
-	ssize_t sent = sendto(n->fd, message, size, MSG_NOSIGNAL, (const struct sockaddr *)&n->addr,
-		n->addr_len);
+	ssize_t sent = sendto(n->fd, message, size, MSG_NOSIGNAL,
+		(const struct sockaddr *)&n->addr, n->addr_len);
 	if (sent < 0) {
 		log_msg(LOG_DEBUG, "cannot notify systemd: %s", strerror(errno));
 	}

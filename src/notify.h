@@ -23,9 +23,11 @@ struct notify {
  * a notifier that could not be set up is off, and a debug message says why. */
 void notify_init(struct notify *n, const char *socket_name);
 
-/* Sends one datagram of newline-separated KEY=value lines, e.g. "READY=1\nSTATUS=...".
- * Does nothing when the notifier is off. */
-void notify_send(struct notify *n, const char *fmt, ...) RW_PRINTF(2, 3);
+/* Sends one datagram: `state` ("READY=1", "STOPPING=1" or NULL) and a STATUS= line made
+ * from fmt. Control characters in the status (a server's error text may hold a newline)
+ * become '?', so that nothing in it can pose as a line of its own. Does nothing when the
+ * notifier is off. */
+void notify_status(struct notify *n, const char *state, const char *fmt, ...) RW_PRINTF(3, 4);
 
 /* Closes the socket; accepts a zeroed or finished notifier. */
 void notify_finish(struct notify *n);

@@ -447,8 +447,8 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 		return error_set(err, RW_ERROR_USAGE, "--json goes with --status");
 	}
 	opts.action = scan.status ? ACTION_STATUS : (scan.brk ? ACTION_BREAK : ACTION_RUN);
-	if (opts.tls_ca == NULL) {
-		opts.tls_ca = env->tls_ca;
+	if (opts.tls_ca == NULL && env->tls_ca != NULL && env->tls_ca[0] != '\0') {
+		opts.tls_ca = env->tls_ca; /* empty counts as unset, as for the URL variables */
 	}
 	opts.notify_socket = env->notify_socket;
 	if (check_timing(&scan, &opts, err) < 0 || check_mode(&scan, &opts, err) < 0 ||

@@ -218,7 +218,7 @@ static void notify_waiting(struct session *s) {
 	}
 	char text[900];
 	format_waiting(s, text, sizeof(text));
-	notify_send(&s->notify, "STATUS=Waiting for the lock '%s', %s", s->opts->lock, text);
+	notify_status(&s->notify, NULL, "Waiting for the lock '%s', %s", s->opts->lock, text);
 }
 
 static void announce_waiting(struct session *s) {
@@ -479,7 +479,7 @@ static void declare_lost(struct session *s, bool server_said) {
 	}
 	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
 		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
-	notify_send(&s->notify, "STATUS=Lost the lock '%s': %s; terminating the command",
+	notify_status(&s->notify, NULL, "Lost the lock '%s': %s; terminating the command",
 		s->opts->lock, s->lost_why);
 	child_terminate(s->child, SIGTERM);
 }
@@ -620,7 +620,7 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	(void)uv_timer_stop(&s->term_timer);
 	if (!s->lost) {
 		(void)uv_timer_stop(&s->kill_timer);
-		notify_send(&s->notify, "STOPPING=1\nSTATUS=The command exited; releasing the lock '%s'",
+		notify_status(&s->notify, "STOPPING=1", "The command exited; releasing the lock '%s'",
 			s->opts->lock);
 		start_release(s, NULL);
 		return;
@@ -660,8 +660,9 @@ static void start_command(struct session *s) {
 	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
 		delay_until(s->valid_from_ms + s->timing.heartbeat), 0);
 	/* The lock is held and the command exists: ready, unless the command says so itself. */
-	notify_send(&s->notify, "%sSTATUS=Holding the lock '%s' (fence %" PRIu64 "), running the command",
-		s->opts->ready_by_command ? "" : "READY=1\n", s->opts->lock, s->lock.fence);
+	notify_status(&s->notify, s->opts->ready_by_command ? NULL : "READY=1",
+		"Holding the lock '%s' (fence %" PRIu64 "), running the command", s->opts->lock,
+		s->lock.fence);
 }
 
 /* ---- signals ------------------------------------------------------------------------ */
@@ -678,6 +679,10 @@ static void on_signal(uv_signal_t *handle, int sig) {
 	case PHASE_DRAINING:
 		log_msg(LOG_DEBUG, "forwarding signal %d to the command", sig);
 		child_forward_signal(s->child, sig);
+		if (sig == SIGTERM || sig == SIGHUP) {
+			/* A stopped command would hold the signal, and the lock, for ever. */
+			child_forward_signal(s->child, SIGCONT);
+		}
 		break;
 	default:
 		break; /* releasing or finishing: done within a deadline anyway */

@@ -56,8 +56,9 @@ int tls_context_create(const char *ca_file, struct tls_context **ret, struct rw_
 			return error_set(err, RW_ERROR_SERVER,
 				"cannot load the system's trusted CA certificates: %s", reason);
 		}
-		error_set(err, RW_ERROR_USAGE, "cannot load CA certificates from '%s' (--tls-ca): %s",
-			ca_file, reason);
+		error_set(err, RW_ERROR_USAGE,
+			"cannot load CA certificates from '%s' (--tls-ca or $RWITH_TLS_CA): %s", ca_file,
+			reason);
 		err->hint = "give --tls-ca (or $RWITH_TLS_CA) a readable PEM file of CA certificates";
 		return -1;
 	}
@@ -92,6 +93,9 @@ static int expect_host(SSL *ssl, const char *host) {
 
 int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *host,
 	void **ret_session, struct rw_error *err) {
+	if (tls == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "TLS was not set up for host '%s'", host);
+	}
 	ERR_clear_error();
 	SSL *ssl = SSL_new(tls->ssl_ctx);
 	if (ssl == NULL) {
@@ -107,13 +111,15 @@ int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *
 	 * loopback handshake may already have run (and failed) inside this call. */
 	if (redisInitiateSSL(&ac->c, ssl) != REDIS_OK) {
 		char why[256];
-		if (!tls_describe_failure(ssl, why, sizeof(why))) {
+		/* When TLS itself has no reason, the TCP connection failed (refused, say). */
+		bool tls_reason = tls_describe_failure(ssl, why, sizeof(why));
+		if (!tls_reason) {
 			(void)error_format(why, sizeof(why), "%s",
 				ac->c.errstr[0] ? ac->c.errstr : "TLS handshake failed");
 		}
 		SSL_free(ssl);
 		error_set(err, RW_ERROR_SERVER, "%s", why);
-		err->hint = TLS_FAILURE_HINT;
+		err->hint = tls_reason ? TLS_FAILURE_HINT : NULL;
 		return -1;
 	}
 	*ret_session = ssl;
@@ -144,6 +150,10 @@ bool tls_describe_failure(void *session, char *buf, size_t size) {
 
 bool tls_handshake_pending(void *session) {
 	return session != NULL && !SSL_is_init_finished((SSL *)session);
+}
+
+void tls_clear_errors(void) {
+	ERR_clear_error();
 }
 
 #else /* !RWITH_HAVE_TLS */
@@ -182,6 +192,9 @@ bool tls_describe_failure(void *session, char *buf, size_t size) {
 bool tls_handshake_pending(void *session) {
 	(void)session;
 	return false;
+}
+
+void tls_clear_errors(void) {
 }
 
 #endif

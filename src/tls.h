@@ -27,7 +27,8 @@ void tls_context_destroy(struct tls_context *tls);
 /* Puts ac's socket (connecting or connected, nothing sent yet) under TLS, to be verified
  * for `host` (a DNS name or an IP address). The handshake runs with the first command.
  * On success the TLS session belongs to hiredis and *ret_session stays valid, for
- * tls_describe_failure, until ac is freed. On failure ac is unchanged. */
+ * tls_describe_failure, until ac is freed. On failure ac holds hiredis's error and must be
+ * freed. */
 int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *host,
 	void **ret_session, struct rw_error *err);
 
@@ -37,5 +38,9 @@ bool tls_describe_failure(void *session, char *buf, size_t size);
 
 /* True while the session's handshake has not finished. */
 bool tls_handshake_pending(void *session);
+
+/* Empties this thread's OpenSSL error queue, which must be empty before each TLS read or
+ * write (hiredis clears it only before the handshake). */
+void tls_clear_errors(void);
 
 #endif

@@ -172,5 +172,60 @@ def test_background_job_of_a_script_leaves_the_terminal_to_the_script():
             term.close()
 
 
+def test_background_job_of_a_script_gets_the_terminal_when_it_reads_it():
+    """The script case above, but the command reads the terminal: it must get it (as it
+    would without rwith, in the script's foreground group), not stop for ever."""
+    with Scope("tty-async-read") as sc:
+        srv = sc.redis()
+        lock = sc.lock("async-read")
+        term = shell_terminal(srv)
+        try:
+            command = "echo ASK''ING; read answer < /dev/tty; echo \"GOT $answer\""
+            script = (f"{shlex.quote(harness.RWITH)} -q {lock} -- sh -c {shlex.quote(command)} & "
+                      "wait $!; echo SCRIPT-DONE-$?")
+            term.type(f"sh -c {shlex.quote(script)}\n")
+            term.expect("ASKING")
+            time.sleep(0.3)  # let it block on the terminal
+            term.type("hel""lo\n")
+            term.expect("GOT hello")
+            term.expect("SCRIPT-DONE-0")
+            term.expect("PROMPT> ")
+            sc.try_lock(srv.url(), lock).expect(0, "released after the command")
+        finally:
+            term.close()
+
+
+def test_background_job_that_reads_the_terminal_stops_until_fg():
+    """`rwith ... &` at an interactive shell: a command that reads the terminal stops the
+    job (the shell says so), and `fg` lets it read, as without rwith."""
+    with Scope("tty-bg-read") as sc:
+        srv = sc.redis()
+        lock = sc.lock("bg-read")
+        term = shell_terminal(srv)
+        try:
+            command = "echo ASK''ING; read answer; echo \"GOT $answer\"; exit 4"
+            term.type(f"{shlex.quote(harness.RWITH)} -q {lock} -- sh -c {shlex.quote(command)} &\n")
+            term.expect("ASKING")
+            # The shell notices the stop a moment later: ask until it says so.
+            deadline = time.monotonic() + 20
+            while True:
+                term.type("jobs\n")
+                state = term.expect(r"\[1\]\+\s+(Stopped|Running)").group(1)
+                term.expect("PROMPT> ")
+                if state == "Stopped":
+                    break
+                assert time.monotonic() < deadline, "the job never stopped to read the terminal"
+                time.sleep(0.2)
+            term.type("fg\n")
+            time.sleep(0.3)
+            term.type("hel""lo\n")
+            term.expect("GOT hello")
+            term.expect("PROMPT> ")
+            assert term.status_of_last() == 4, "the command's own status after fg"
+            sc.try_lock(srv.url(), lock).expect(0, "released after the command")
+        finally:
+            term.close()
+
+
 if __name__ == "__main__":
     harness.main(globals())

@@ -582,6 +582,13 @@ Test(options, tls_ca) {
 	expect_ok(&p);
 	cr_expect_str_eq(p.opts.tls_ca, "/etc/opt-ca.pem");
 	options_finish(&p.opts);
+
+	/* An empty variable is unset (systemd's Environment=RWITH_TLS_CA= clears it). */
+	const struct rw_env empty = {NULL, NULL, "", NULL};
+	parse(&p, &empty, "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_null(p.opts.tls_ca, "the system's trust store");
+	options_finish(&p.opts);
 }
 
 Test(options, help_and_version) {
