@@ -10,13 +10,15 @@
 #include "conn.h"
 #include "json.h"
 #include "lock.h"
+#include "quorum.h"
 
 #define ADMIN_TIMEOUT_MS 2000u
 
 struct admin {
 	const struct rw_options *opts;
 	struct rw_error *err;
-	struct conn *conn;
+	struct conn *conn;     /* one server */
+	struct quorum *quorum; /* several */
 	struct lock lock;
 };
 
@@ -105,6 +107,8 @@ static void on_done(enum lock_result result, const struct lock_busy *busy,
 	}
 	conn_destroy(admin->conn);
 	admin->conn = NULL;
+	quorum_destroy(admin->quorum);
+	admin->quorum = NULL;
 }
 
 void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
@@ -113,17 +117,31 @@ void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_
 	if (lock_init(&admin.lock, opts, err) < 0) {
 		return;
 	}
-	admin.conn = conn_create(loop, &opts->servers[0], tls, ADMIN_TIMEOUT_MS);
-	if (admin.conn == NULL) {
-		error_set(err, RW_ERROR_INTERNAL, "out of memory");
-		return;
+	int rc;
+	if (opts->server_count > 1) {
+		admin.quorum = quorum_create(loop, opts, tls, &admin.lock);
+		if (admin.quorum == NULL) {
+			error_set(err, RW_ERROR_INTERNAL, "out of memory");
+			return;
+		}
+		rc = opts->action == ACTION_STATUS ?
+			quorum_status(admin.quorum, ADMIN_TIMEOUT_MS, on_done, &admin, err) :
+			quorum_break(admin.quorum, ADMIN_TIMEOUT_MS, on_done, &admin, err);
+	} else {
+		admin.conn = conn_create(loop, &opts->servers[0], tls, ADMIN_TIMEOUT_MS);
+		if (admin.conn == NULL) {
+			error_set(err, RW_ERROR_INTERNAL, "out of memory");
+			return;
+		}
+		rc = opts->action == ACTION_STATUS ?
+			lock_status(&admin.lock, admin.conn, ADMIN_TIMEOUT_MS, on_done, &admin, err) :
+			lock_break(&admin.lock, admin.conn, ADMIN_TIMEOUT_MS, on_done, &admin, err);
 	}
-	int rc = opts->action == ACTION_STATUS ?
-		lock_status(&admin.lock, admin.conn, ADMIN_TIMEOUT_MS, on_done, &admin, err) :
-		lock_break(&admin.lock, admin.conn, ADMIN_TIMEOUT_MS, on_done, &admin, err);
 	if (rc < 0) {
 		conn_destroy(admin.conn);
 		admin.conn = NULL;
+		quorum_destroy(admin.quorum);
+		admin.quorum = NULL;
 	}
 	(void)uv_run(loop, UV_RUN_DEFAULT);
 }

@@ -13,7 +13,7 @@
 #include "lua_scripts.h"
 
 enum script_args {
-	ARGS_TOKEN_TTL,           /* token, ttl */
+	ARGS_EXTEND,              /* token, ttl, fence floor */
 	ARGS_TOKEN_TTL_LIMIT,     /* token, ttl, limit */
 	ARGS_ACQUIRE,             /* token, ttl, limit, host, pid, task, enqueue, mode */
 	ARGS_RELEASE,             /* token, ttl, limit, min_hold */
@@ -39,7 +39,7 @@ struct script {
 static const struct script script_acquire = {
 	"acquire", lua_acquire_source, lua_acquire_sha1, ARGS_ACQUIRE, REPLY_ACQUIRE};
 static const struct script script_extend = {
-	"extend", lua_extend_source, lua_extend_sha1, ARGS_TOKEN_TTL, REPLY_FLAG};
+	"extend", lua_extend_source, lua_extend_sha1, ARGS_EXTEND, REPLY_FLAG};
 static const struct script script_release = {
 	"release", lua_release_source, lua_release_sha1, ARGS_RELEASE, REPLY_FLAG};
 static const struct script script_leave = {
@@ -379,6 +379,7 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 	size_t len[12 + LOCK_KEY_COUNT];
 	int argc = 0;
 	char what[32];
+	char fence[24];
 	argv[argc++] = use_eval ? "EVAL" : "EVALSHA";
 	argv[argc++] = use_eval ? call->script->source : call->script->sha1;
 	argv[argc++] = "7";
@@ -407,9 +408,11 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		argv[argc++] = lock->ttl;
 		argv[argc++] = lock->limit;
 		break;
-	case ARGS_TOKEN_TTL:
+	case ARGS_EXTEND:
 		argv[argc++] = lock->token;
 		argv[argc++] = lock->ttl;
+		(void)snprintf(fence, sizeof(fence), "%" PRIu64, lock->fence);
+		argv[argc++] = fence;
 		break;
 	case ARGS_TTL_LIMIT:
 		argv[argc++] = lock->ttl;

@@ -31,7 +31,8 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -r, --redis URL            server: redis://[[user][:password]@]host[:port][/db],\n"
-	"                             rediss://... (TLS) or unix:///path/to/redis.sock[?db=N]\n"
+	"                             rediss://... (TLS) or unix:///path/to/redis.sock[?db=N];\n"
+	"                             several -r: held while a majority holds it (quorum)\n"
 	"                             (default: $RWITH_REDIS_URL, $REDIS_URL,\n"
 	"                             redis://127.0.0.1:6379)\n"
 	"  -t, --ttl DUR              lock time-to-live on the server (default 30s, min 100ms)\n"
@@ -142,7 +143,11 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 	}
 	memset(&outcome, 0, sizeof(outcome));
 	struct tls_context *tls = NULL;
-	if (opts->servers[0].tls && tls_context_create(opts->tls_ca, &tls, &outcome.err) < 0) {
+	bool any_tls = false;
+	for (size_t i = 0; i < opts->server_count; i++) {
+		any_tls = any_tls || opts->servers[i].tls;
+	}
+	if (any_tls && tls_context_create(opts->tls_ca, &tls, &outcome.err) < 0) {
 		/* reported below */
 	} else if (opts->action == ACTION_RUN) {
 		session_run(&loop, opts, tls, startup, &outcome);

@@ -327,10 +327,6 @@ static int resolve_servers(struct scan *scan, const struct rw_env *env, struct r
 		}
 	}
 	opts->server_count = scan->server_arg_count;
-	if (opts->server_count > 1) {
-		return error_set(err, RW_ERROR_USAGE,
-			"several servers (quorum mode) are not supported by this version of rwith yet");
-	}
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "lock.h"
 #include "log.h"
 #include "notify.h"
+#include "quorum.h"
 #include "waiter.h"
 
 #define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
@@ -49,7 +50,10 @@ struct session {
 	struct session_outcome *out;
 	struct session_timing timing;
 	struct lock lock;
-	struct conn *conn;
+	struct conn *conn;     /* one server */
+	struct quorum *quorum; /* several servers (quorum mode); conn is unused then */
+	uint32_t jitter_state; /* quorum mode: random pauses between tries */
+	unsigned tries;
 	struct child *child;
 	struct notify notify; /* systemd, when it runs us */
 	enum phase phase;
@@ -156,6 +160,8 @@ static void finish(struct session *s, const struct rw_error *err) {
 	}
 	conn_destroy(s->conn);
 	s->conn = NULL;
+	quorum_destroy(s->quorum);
+	s->quorum = NULL;
 	child_destroy(s->child);
 	s->child = NULL;
 }
@@ -280,6 +286,13 @@ static void leave_and_finish(struct session *s, const struct rw_error *outcome) 
 		finish(s, NULL); /* nothing of ours can be on the server */
 		return;
 	}
+	if (s->quorum != NULL) {
+		/* No BLPOP in quorum mode: the leave goes after any acquire in flight. */
+		if (quorum_leave(s->quorum, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
+			finish(s, NULL);
+		}
+		return;
+	}
 	/* Destroying the connection cancels a blocked BLPOP or an acquire in flight; their
 	 * callbacks see PHASE_ABORTING and do nothing. */
 	conn_destroy(s->conn);
@@ -343,8 +356,30 @@ static void on_woken(enum lock_result result, const struct lock_busy *busy,
 	start_acquire(s);
 }
 
+static void on_retry_timer(uv_timer_t *timer) {
+	start_acquire(timer->data);
+}
+
+/* Quorum mode has no wake-ups (see quorum.h): try again after a random pause that grows
+ * from 50 ms to 1 s, so that waiters do not keep colliding. */
+static void retry_after_pause(struct session *s) {
+	uint64_t ceiling = clamp_u64(50u << (s->tries < 5 ? s->tries : 5), 50, 1000);
+	s->tries++;
+	/* xorshift32: any spread will do */
+	s->jitter_state ^= s->jitter_state << 13;
+	s->jitter_state ^= s->jitter_state >> 17;
+	s->jitter_state ^= s->jitter_state << 5;
+	uint64_t pause = ceiling / 2 + s->jitter_state % (ceiling / 2 + 1);
+	log_msg(LOG_DEBUG, "trying again in %" PRIu64 " ms", pause);
+	(void)uv_timer_start(&s->beat_timer, on_retry_timer, pause, 0);
+}
+
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
+	if (s->quorum != NULL) {
+		retry_after_pause(s);
+		return;
+	}
 	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
 	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,
 		s->opts->verbosity > 0);
@@ -392,6 +427,15 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 
 static void start_acquire(struct session *s) {
 	struct rw_error err = {0};
+	if (s->quorum != NULL) {
+		s->sent_ms = clock_mono_ms();
+		s->in_flight = true;
+		if (quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, on_acquired, s, &err) < 0) {
+			s->in_flight = false;
+			acquire_failed(s, &err);
+		}
+		return;
+	}
 	struct conn *conn = usable_conn(s, STARTUP_TIMEOUT_MS);
 	if (conn == NULL) {
 		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
@@ -532,6 +576,15 @@ static void beat(struct session *s) {
 	if (s->phase != PHASE_RUNNING || s->lost || s->in_flight) {
 		return;
 	}
+	if (s->quorum != NULL) {
+		s->sent_ms = clock_mono_ms();
+		s->in_flight = true;
+		if (quorum_extend(s->quorum, s->timing.request_timeout, on_extended, s, &err) < 0) {
+			s->in_flight = false;
+			extend_failed(s, &err);
+		}
+		return;
+	}
 	struct conn *conn = usable_conn(s, s->timing.request_timeout);
 	if (conn == NULL) {
 		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
@@ -596,6 +649,12 @@ static void start_release(struct session *s, const struct rw_error *after) {
 		s->out->err = *after; /* reported once the release is done */
 	}
 	s->phase = PHASE_RELEASING;
+	if (s->quorum != NULL) {
+		if (quorum_release(s->quorum, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
+			on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
+		}
+		return;
+	}
 	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
 	if (conn == NULL || lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
 		on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
@@ -733,10 +792,21 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 
 	notify_init(&s.notify, opts->notify_socket);
 	char server[400];
-	log_msg(LOG_INFO, "server %s", url_format_masked(&opts->servers[0], server, sizeof(server)));
+	for (size_t i = 0; i < opts->server_count; i++) {
+		log_msg(LOG_INFO, "server %s", url_format_masked(&opts->servers[i], server,
+			sizeof(server)));
+	}
 	if (lock_init(&s.lock, opts, &err) < 0) {
 		finish(&s, &err);
+	} else if (opts->server_count > 1 &&
+		(s.quorum = quorum_create(loop, opts, tls, &s.lock)) == NULL) {
+		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
+		finish(&s, &err);
 	} else {
+		for (const char *c = s.lock.token; *c; c++) {
+			s.jitter_state = s.jitter_state * 31 + (uint32_t)*c;
+		}
+		s.jitter_state |= 1;
 		if (!opts->wait_forever && opts->wait_ms > 0) {
 			(void)uv_timer_start(&s.wait_timer, on_wait_expired, opts->wait_ms, 0);
 		}

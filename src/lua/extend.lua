@@ -1,6 +1,8 @@
 -- extend: push this holder's expiry to now + ttl, if it still holds the lock.
 --
--- ARGV[1] token  ARGV[2] ttl_ms
+-- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] fence floor: the fence counter is raised to at least
+-- this (quorum mode: the largest fence among the servers that granted the lock, so that the
+-- next majority, which shares a server with this one, hands out a larger one)
 --
 -- Returns 1 when extended, 0 when this holder is gone: removed (--break, a restart) or
 -- expired on the server's clock. An expired holder is never revived, even when nobody
@@ -16,4 +18,8 @@ if tonumber(expiry) <= now then
 end
 redis.call('ZADD', K_HOLDERS, now + ttl, token)
 keep_alive(K_HOLDERS, K_INFO)
+local floor = tonumber(ARGV[3]) or 0
+if (tonumber(redis.call('GET', K_FENCE)) or 0) < floor then
+	redis.call('SET', K_FENCE, floor)
+end
 return 1

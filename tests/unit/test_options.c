@@ -626,50 +626,35 @@ Test(options, finish_is_safe_on_zeroed_and_finished_structs) {
 	cr_expect_null(p.opts.task);
 }
 
-/* Contract options that later issues implement are refused for now. When one of them lands,
- * move its case from here to a test of what it does. */
-Test(options, not_yet_supported_features_are_usage_errors) {
-	static const struct usage_case cases[] = {
-		{{"-r", "redis://a:1", "-r", "redis://b:2", "L", "--", "true", NULL},
-			"not supported"},
-		{{"L", "-r", "redis://a:1", "--redis=redis://b:2", "--", "true", NULL},
-			"not supported"},
-	};
-	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
+/* Quorum mode: several -r options replace the environment's list; $RWITH_REDIS_URL may
+ * be a comma-separated list; $REDIS_URL is always one URL. */
+Test(options, several_servers) {
+	struct parsed p;
+	parse(&p, &no_env, "-r", "redis://a:1", "L", "-r", "redis://b:2", "--redis=redis://c:3",
+		"--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.server_count, 3);
+	cr_expect_str_eq(p.opts.servers[0].host, "a");
+	cr_expect_str_eq(p.opts.servers[2].host, "c");
+	cr_expect_eq(p.opts.servers[1].port, 2);
+	options_finish(&p.opts);
 
 	const struct rw_env quorum = {"redis://a:1,redis://b:2,redis://c:3", NULL, NULL, NULL};
-	struct parsed p;
 	parse(&p, &quorum, "L", "--", "true", NULL);
-	expect_usage(&p, "not supported");
-}
-
-Test(options, notify_ready_and_notify_socket) {
-	const struct rw_env systemd = {NULL, NULL, NULL, "/run/systemd/notify"};
-	struct parsed p;
-	parse(&p, &systemd, "L", "--", "true", NULL);
 	expect_ok(&p);
-	cr_expect_str_eq(p.opts.notify_socket, "/run/systemd/notify");
-	cr_expect_not(p.opts.ready_by_command, "rwith sends READY=1 by default");
+	cr_expect_eq(p.opts.server_count, 3);
+	cr_expect_str_eq(p.opts.servers[1].host, "b");
 	options_finish(&p.opts);
 
-	parse(&p, &no_env, "--notify-ready=command", "L", "--", "true", NULL);
+	parse(&p, &quorum, "-r", "redis://x:9", "L", "--", "true", NULL);
 	expect_ok(&p);
-	cr_expect(p.opts.ready_by_command);
-	cr_expect_null(p.opts.notify_socket);
+	cr_expect_eq(p.opts.server_count, 1, "-r replaces the environment's list");
+	cr_expect_str_eq(p.opts.servers[0].host, "x");
 	options_finish(&p.opts);
 
-	parse(&p, &no_env, "--notify-ready", "command", "--notify-ready", "rwith", "L", "--", "true",
-		NULL);
-	expect_ok(&p);
-	cr_expect_not(p.opts.ready_by_command, "the last one counts");
-	options_finish(&p.opts);
-
-	static const struct usage_case cases[] = {
-		{{"--notify-ready=systemd", "L", "--", "true", NULL}, "'rwith' or 'command'"},
-		{{"--notify-ready=", "L", "--", "true", NULL}, "'rwith' or 'command'"},
-		{{"L", "--notify-ready", NULL}, "--notify-ready"},
-	};
-	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
+	const struct rw_env redis_url = {NULL, "redis://a:1,redis://b:2", NULL, NULL};
+	parse(&p, &redis_url, "L", "--", "true", NULL);
+	expect_usage(&p, NULL); /* $REDIS_URL is one URL, and this one has a bad port */
 }
 
 /* rediss:// is a server like any other in a TLS build; without TLS a usage error that says

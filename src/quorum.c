@@ -1,0 +1,488 @@
+/* Quorum mode: every lock step on all servers at once, judged by the majority (see
+ * quorum.h). A round counts the answers of one step; it lives until its last answer has
+ * come in, also after it has reported, so that a late grant can still be given back. */
+#include "quorum.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+enum round_op {
+	OP_ACQUIRE,
+	OP_RAISE, /* the acquire's second step: extend with the fence floor */
+	OP_EXTEND,
+	OP_RELEASE,
+	OP_LEAVE,
+	OP_STATUS,
+	OP_BREAK,
+	OP_TIDY, /* gives back a late grant; reports to nobody */
+};
+
+struct quorum_server {
+	struct conn *conn;
+	struct lock lock; /* this server's copy: same token and keys; its own fence */
+	bool holding;     /* granted and not known to be gone */
+};
+
+struct quorum {
+	uv_loop_t *loop;
+	const struct rw_options *opts;
+	const struct tls_context *tls;
+	struct lock *lock; /* the caller's: receives the fence */
+	size_t count, majority;
+	bool destroying;
+	struct quorum_server servers[OPTIONS_MAX_SERVERS];
+};
+
+struct round {
+	struct quorum *q;
+	enum round_op op;
+	lock_done_cb *cb; /* NULL once reported */
+	void *data;
+	uint64_t timeout_ms;
+	size_t sent, pending, yes, no, failed;
+	unsigned answering; /* answers being handled: the owner may destroy everything meanwhile */
+	struct rw_error first_failure;
+	struct rw_error usage; /* a usage error from a server (another -l): decides at once */
+	struct lock_busy busy;
+	bool have_busy;
+	uint64_t fence_max;
+	struct lock_status status; /* OP_STATUS/OP_BREAK: the best view; holders owned */
+	size_t status_from;        /* its server's index; count when none */
+};
+
+struct request {
+	struct round *round;
+	size_t index;
+};
+
+size_t quorum_majority(size_t server_count) {
+	return server_count / 2 + 1;
+}
+
+struct quorum *quorum_create(uv_loop_t *loop, const struct rw_options *opts,
+	const struct tls_context *tls, struct lock *lock) {
+	struct quorum *q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		return NULL;
+	}
+	q->loop = loop;
+	q->opts = opts;
+	q->tls = tls;
+	q->lock = lock;
+	q->count = opts->server_count;
+	q->majority = quorum_majority(q->count);
+	for (size_t i = 0; i < q->count; i++) {
+		q->servers[i].lock = *lock;
+	}
+	return q;
+}
+
+/* The server's connection, made anew when it broke. */
+static struct conn *server_conn(struct quorum *q, size_t i, uint64_t timeout_ms) {
+	struct quorum_server *srv = &q->servers[i];
+	if (srv->conn != NULL && !conn_is_broken(srv->conn)) {
+		return srv->conn;
+	}
+	conn_destroy(srv->conn);
+	srv->conn = conn_create(q->loop, &q->opts->servers[i], q->tls, timeout_ms);
+	return srv->conn;
+}
+
+static void round_free_if_done(struct round *r) {
+	if (r->pending == 0 && r->cb == NULL && r->answering == 0) {
+		free(r->status.holders);
+		free(r);
+	}
+}
+
+static void report(struct round *r, enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err) {
+	lock_done_cb *cb = r->cb;
+	if (cb == NULL) {
+		return;
+	}
+	r->cb = NULL;
+	if (!r->q->destroying) {
+		cb(result, busy, status, err, r->data);
+	}
+}
+
+static int send_one(struct round *r, size_t i);
+
+/* Gives back whatever server i granted (a late or a useless grant). */
+static void tidy(struct quorum *q, size_t i) {
+	q->servers[i].holding = false;
+	struct round *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return; /* the grant expires by itself */
+	}
+	r->q = q;
+	r->op = OP_TIDY;
+	r->timeout_ms = 2000;
+	r->status_from = q->count;
+	if (send_one(r, i) < 0) {
+		free(r);
+	}
+}
+
+static void tidy_all_holding(struct quorum *q) {
+	for (size_t i = 0; i < q->count; i++) {
+		if (q->servers[i].holding) {
+			tidy(q, i);
+		}
+	}
+}
+
+/* The error for "not enough servers answered". */
+static const struct rw_error *failure_of(struct round *r, struct rw_error *buf) {
+	if (r->first_failure.kind != RW_ERROR_NONE) {
+		struct rw_error first = r->first_failure;
+		error_clear(buf);
+		error_set(buf, first.kind, "fewer than %zu of %zu servers answered; %s",
+			r->q->majority, r->q->count, first.message);
+		buf->hint = first.hint;
+		return buf;
+	}
+	error_set(buf, RW_ERROR_SERVER, "fewer than %zu of %zu servers answered", r->q->majority,
+		r->q->count);
+	return buf;
+}
+
+static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
+
+static void conclude_acquire(struct round *r) {
+	struct quorum *q = r->q;
+	struct rw_error buf = {0};
+	if (r->cb == NULL) {
+		return; /* reported, or handed on to the raise */
+	}
+	if (r->usage.kind != RW_ERROR_NONE) {
+		tidy_all_holding(q);
+		report(r, LOCK_RESULT_ERROR, NULL, NULL, &r->usage);
+		return;
+	}
+	if (r->yes >= q->majority) {
+		/* Raise every granting server's counter to the largest fence, then report. */
+		for (size_t i = 0; i < q->count; i++) {
+			q->servers[i].lock.fence = r->fence_max;
+		}
+		q->lock->fence = r->fence_max;
+		lock_done_cb *cb = r->cb;
+		r->cb = NULL;
+		struct rw_error err = {0};
+		if (start_round(q, OP_RAISE, r->timeout_ms, cb, r->data, &err) < 0) {
+			tidy_all_holding(q);
+			if (!q->destroying) {
+				cb(LOCK_RESULT_ERROR, NULL, NULL, &err, r->data);
+			}
+		}
+		return;
+	}
+	if (r->yes + r->pending >= q->majority) {
+		return; /* still possible */
+	}
+	tidy_all_holding(q);
+	if (r->failed > q->count - q->majority) {
+		report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
+	} else {
+		report(r, LOCK_RESULT_NO, r->have_busy ? &r->busy : NULL, NULL, NULL);
+	}
+}
+
+/* extend and raise: YES with a majority; NO when the servers that said "gone" leave too
+ * few; ERROR when silence leaves too few. */
+static void conclude_extend(struct round *r) {
+	struct quorum *q = r->q;
+	struct rw_error buf = {0};
+	if (r->cb == NULL) {
+		return;
+	}
+	if (r->yes >= q->majority) {
+		report(r, LOCK_RESULT_YES, NULL, NULL, NULL);
+		return;
+	}
+	if (r->yes + r->pending >= q->majority) {
+		return;
+	}
+	bool gone = r->sent - r->no < q->majority;
+	if (r->op == OP_RAISE) {
+		tidy_all_holding(q);
+	}
+	if (gone) {
+		report(r, LOCK_RESULT_NO, NULL, NULL, NULL);
+	} else {
+		report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
+	}
+}
+
+static void conclude_when_all_answered(struct round *r) {
+	struct quorum *q = r->q;
+	struct rw_error buf = {0};
+	if (r->pending > 0 || r->cb == NULL) {
+		return;
+	}
+	switch (r->op) {
+	case OP_RELEASE:
+		if (r->yes >= q->majority) {
+			report(r, LOCK_RESULT_YES, NULL, NULL, NULL);
+		} else if (q->count - r->no < q->majority) {
+			report(r, LOCK_RESULT_NO, NULL, NULL, NULL);
+		} else {
+			report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
+		}
+		break;
+	case OP_LEAVE:
+		report(r, LOCK_RESULT_YES, NULL, NULL, NULL);
+		break;
+	default: /* status, break */
+		if (r->usage.kind != RW_ERROR_NONE) {
+			report(r, LOCK_RESULT_ERROR, NULL, NULL, &r->usage);
+		} else if (r->yes >= q->majority && r->status_from < q->count) {
+			report(r, LOCK_RESULT_YES, NULL, &r->status, NULL);
+		} else {
+			report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
+		}
+		break;
+	}
+}
+
+/* Keeps the view of the first server in -r order. */
+static void keep_status(struct round *r, size_t index, const struct lock_status *status) {
+	if (status == NULL || index >= r->status_from) {
+		return;
+	}
+	struct lock_holder *copy = NULL;
+	if (status->holder_count > 0) {
+		copy = malloc(status->holder_count * sizeof(*copy));
+		if (copy == NULL) {
+			return;
+		}
+		memcpy(copy, status->holders, status->holder_count * sizeof(*copy));
+	}
+	free(r->status.holders);
+	r->status = *status;
+	r->status.holders = copy;
+	r->status_from = index;
+}
+
+static void count_answer(struct round *r, size_t index, enum lock_result result,
+	const struct lock_busy *busy, const struct lock_status *status, const struct rw_error *err) {
+	struct quorum_server *srv = &r->q->servers[index];
+	if (result == LOCK_RESULT_ERROR) {
+		if (err->kind == RW_ERROR_USAGE) {
+			error_set(&r->usage, err->kind, "%s", err->message);
+			r->usage.hint = err->hint;
+		} else if (r->first_failure.kind == RW_ERROR_NONE) {
+			r->first_failure = *err;
+		}
+		r->failed++;
+		return;
+	}
+	if (result == LOCK_RESULT_YES) {
+		r->yes++;
+	} else {
+		r->no++;
+	}
+	switch (r->op) {
+	case OP_ACQUIRE:
+		if (result == LOCK_RESULT_YES) {
+			srv->holding = true;
+			if (srv->lock.fence > r->fence_max) {
+				r->fence_max = srv->lock.fence;
+			}
+		} else if (busy != NULL && !r->have_busy) {
+			r->busy = *busy;
+			r->have_busy = true;
+		}
+		break;
+	case OP_RAISE:
+	case OP_EXTEND:
+		srv->holding = result == LOCK_RESULT_YES;
+		break;
+	case OP_RELEASE:
+	case OP_LEAVE:
+	case OP_TIDY:
+		srv->holding = false;
+		break;
+	case OP_STATUS:
+	case OP_BREAK:
+		keep_status(r, index, status);
+		break;
+	}
+}
+
+static void on_answer(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
+	struct request *req = data;
+	struct round *r = req->round;
+	size_t index = req->index;
+	free(req);
+	r->pending--;
+	if (r->q->destroying) {
+		r->cb = NULL;
+		round_free_if_done(r);
+		return;
+	}
+	/* Reporting may destroy the quorum (and so report the other requests of this round,
+	 * from inside this call): r stays until this call is done with it; q may not. */
+	r->answering++;
+	if (r->op == OP_ACQUIRE && r->cb == NULL && result == LOCK_RESULT_YES &&
+		r->yes < r->q->majority) {
+		/* A grant after the round gave up: give it back. (After a success it counts.) */
+		tidy(r->q, index);
+		r->answering--;
+		round_free_if_done(r);
+		return;
+	}
+	count_answer(r, index, result, busy, status, err);
+	switch (r->op) {
+	case OP_ACQUIRE:
+		conclude_acquire(r);
+		break;
+	case OP_RAISE:
+	case OP_EXTEND:
+		conclude_extend(r);
+		break;
+	case OP_TIDY:
+		break;
+	default:
+		conclude_when_all_answered(r);
+		break;
+	}
+	r->answering--;
+	round_free_if_done(r);
+}
+
+static int send_one(struct round *r, size_t i) {
+	struct quorum *q = r->q;
+	struct rw_error err = {0};
+	struct conn *conn = server_conn(q, i, r->timeout_ms);
+	struct request *req = calloc(1, sizeof(*req));
+	if (conn == NULL || req == NULL) {
+		free(req);
+		return -1;
+	}
+	req->round = r;
+	req->index = i;
+	struct lock *lock = &q->servers[i].lock;
+	int rc;
+	switch (r->op) {
+	case OP_ACQUIRE:
+		rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
+		break;
+	case OP_RAISE:
+	case OP_EXTEND:
+		rc = lock_extend(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	case OP_RELEASE:
+		rc = lock_release(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	case OP_LEAVE:
+	case OP_TIDY:
+		rc = lock_leave(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	case OP_STATUS:
+		rc = lock_status(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	default:
+		rc = lock_break(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	}
+	if (rc < 0) {
+		free(req);
+		if (r->first_failure.kind == RW_ERROR_NONE) {
+			r->first_failure = err;
+		}
+		return -1;
+	}
+	r->pending++;
+	return 0;
+}
+
+static bool goes_to(enum round_op op, const struct quorum_server *srv) {
+	/* Extending only makes sense where the lock is held; everything else goes to all. */
+	return (op != OP_EXTEND && op != OP_RAISE) || srv->holding;
+}
+
+static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	struct round *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+	}
+	r->q = q;
+	r->op = op;
+	r->cb = cb;
+	r->data = data;
+	r->timeout_ms = timeout_ms;
+	r->status_from = q->count;
+	for (size_t i = 0; i < q->count; i++) {
+		if (!goes_to(op, &q->servers[i])) {
+			continue;
+		}
+		r->sent++;
+		if (send_one(r, i) < 0) {
+			r->failed++;
+		}
+	}
+	if (r->pending == 0) {
+		/* Nothing is on its way: fail now rather than report from inside this call. */
+		struct rw_error buf = {0};
+		bool none_holds = (op == OP_EXTEND || op == OP_RAISE) && r->sent < q->majority;
+		if (none_holds) {
+			error_set(err, RW_ERROR_SERVER, "fewer than %zu of %zu servers still hold '%s'",
+				q->majority, q->count, q->lock->name);
+		} else {
+			*err = *failure_of(r, &buf);
+		}
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+int quorum_acquire(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_ACQUIRE, timeout_ms, cb, data, err);
+}
+
+int quorum_extend(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_EXTEND, timeout_ms, cb, data, err);
+}
+
+int quorum_release(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_RELEASE, timeout_ms, cb, data, err);
+}
+
+int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_LEAVE, timeout_ms, cb, data, err);
+}
+
+int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_STATUS, timeout_ms, cb, data, err);
+}
+
+int quorum_break(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(q, OP_BREAK, timeout_ms, cb, data, err);
+}
+
+void quorum_destroy(struct quorum *q) {
+	if (q == NULL) {
+		return;
+	}
+	/* Destroying a connection reports its requests at once: every round ends here. */
+	q->destroying = true;
+	for (size_t i = 0; i < q->count; i++) {
+		conn_destroy(q->servers[i].conn);
+		q->servers[i].conn = NULL;
+	}
+	free(q);
+}

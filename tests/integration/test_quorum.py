@@ -1,0 +1,203 @@
+"""Quorum mode: several -r servers (or a comma-separated $RWITH_REDIS_URL), the lock held
+while a majority holds it. Exclusion, waiting, a minority down (works) and a majority down
+(69), losing the majority while the command runs (75), the fence still growing when the
+majorities differ, and --status/--break over all servers."""
+
+import os
+import shlex
+import time
+
+import harness
+from harness import EX_LOST, EX_SERVER, Holder, Scope
+
+
+def servers(sc, count=3):
+    return [sc.redis(name=f"redis{i}") for i in range(count)]
+
+
+def args_for(srvs):
+    out = []
+    for s in srvs:
+        out += ["-r", s.url()]
+    return out
+
+
+def holders_on(srv, lock):
+    """Tokens holding `lock` on one server."""
+    with srv.client() as c:
+        return c.call("ZRANGE", f"rwith:{{{lock}}}:holders", 0, -1)
+
+
+def fence_of(srv, lock):
+    with srv.client() as c:
+        value = c.call("GET", f"rwith:{{{lock}}}:fence")
+    return int(value) if value is not None else 0
+
+
+def test_runs_and_holds_on_every_server():
+    with Scope("q-run") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("run")
+        ready = sc.path("ready")
+        p = sc.start([*args_for(srvs), lock, "--", "sh", "-c",
+                      f"echo $RWITH_FENCE > {shlex.quote(ready)}.tmp; "
+                      f"mv {shlex.quote(ready)}.tmp {shlex.quote(ready)}; sleep 1; exit 6"])
+        harness.wait_for_file(ready)
+        for s in srvs:
+            assert len(holders_on(s, lock)) == 1, f"server {s.port} does not hold the lock"
+        p.wait().expect(6, "the command's own status")
+        for s in srvs:
+            assert harness.leftover_keys(s, lock) == [], f"server {s.port} kept keys"
+
+
+def test_environment_list():
+    with Scope("q-env") as sc:
+        srvs = servers(sc)
+        url_list = ",".join(s.url() for s in srvs)
+        lock = sc.lock("env")
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=[
+            "-r", srvs[1].url(), "-r", srvs[2].url()])
+        holder.started()
+        res = sc.run(["-n", lock, "--", "true"], env={"RWITH_REDIS_URL": url_list})
+        res.expect(1, "the same three servers from $RWITH_REDIS_URL see the lock held")
+        holder.release()
+        holder.wait().expect(0)
+        sc.run(["-n", lock, "--", "true"], env={"RWITH_REDIS_URL": url_list}).expect(0)
+
+
+def test_exclusion_and_waiting():
+    with Scope("q-excl") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("excl")
+        log = sc.path("log")
+        q = shlex.quote(log)
+        # Five holders at once, each adding to the log around a pause: never two inside.
+        procs = [sc.start([*args_for(srvs), lock, "--", "sh", "-c",
+                           f"echo in >> {q}; sleep 0.3; echo out >> {q}"]) for _ in range(5)]
+        for p in procs:
+            p.wait(timeout=60).expect(0, "every waiter gets the lock in the end")
+        lines = harness.read_file(log).split()
+        assert lines == ["in", "out"] * 5, f"two holders overlapped: {lines}"
+
+
+def test_wait_runs_out_and_signals_while_waiting():
+    with Scope("q-wait") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("wait")
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=args_for(srvs[1:]))
+        holder.started()
+        ran = sc.path("ran")
+        res = sc.run([*args_for(srvs), "-w", "1s", lock, "--", "touch", ran])
+        res.expect(1, "-w 1s on a lock held by a majority").expect_diagnostic(lock)
+        assert 0.95 <= res.elapsed < 8, f"-w 1s gave up after {res.elapsed:.2f} s"
+        waiter = sc.start([*args_for(srvs), lock, "--", "touch", ran])
+        time.sleep(0.5)
+        waiter.signal(15)
+        waiter.wait().expect(143, "SIGTERM while waiting")
+        assert not os.path.exists(ran), "a waiter ran its command while the lock was held"
+        for s in srvs:
+            assert len(holders_on(s, lock)) == 1, "a waiter that gave up left a hold behind"
+        holder.release()
+        holder.wait().expect(0)
+
+
+def test_minority_down_still_works():
+    with Scope("q-minority") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("min")
+        srvs[2].stop()
+        res = sc.run([*args_for(srvs), lock, "--", "sh", "-c", "echo ran"])
+        res.expect(0, "two of three servers are a majority")
+        assert res.out.strip() == "ran"
+        # A second rwith still sees the lock held while the first holds it.
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=args_for(srvs[1:]))
+        holder.started()
+        sc.run([*args_for(srvs), "-n", lock, "--", "true"]).expect(1, "held by a majority")
+        holder.release()
+        holder.wait().expect(0)
+
+
+def test_majority_down_is_69():
+    with Scope("q-majority-down") as sc:
+        srv = sc.redis()
+        urls = [srv.url(), f"redis://127.0.0.1:{harness.closed_port()}",
+                f"redis://127.0.0.1:{harness.closed_port()}"]
+        ran = sc.path("ran")
+        args = []
+        for u in urls:
+            args += ["-r", u]
+        res = sc.run([*args, sc.lock("down"), "--", "touch", ran])
+        res.expect(EX_SERVER, "one of three servers is no majority").expect_diagnostic("2 of 3")
+        assert not os.path.exists(ran), "the command ran without a majority"
+        assert res.elapsed < 10, f"rwith took {res.elapsed:.1f} s to give up"
+        assert harness.leftover_keys(srv, sc.lock("down")) == [], \
+            "the server that granted kept the lock"
+
+
+def test_losing_the_majority_while_running_is_75():
+    with Scope("q-lost") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("lost")
+        pidfile = sc.path("pids")
+        p = sc.start([*args_for(srvs), "-t", "5s", "--heartbeat", "300ms", lock, "--", "sh",
+                      "-c", harness.sh_pids_command(pidfile)])
+        pids = harness.read_pids(pidfile)
+        # One server restarted (its data gone) leaves a majority: the command goes on.
+        srvs[0].restart()
+        time.sleep(1.0)
+        assert p.running() and all(harness.pid_alive(x) for x in pids), \
+            "a minority restart must not end the command"
+        # A second one: no majority holds it any more.
+        srvs[1].restart()
+        harness.wait_dead(pids, 5, "the command to be terminated after the majority was lost")
+        res = p.wait(timeout=30)
+        res.expect(EX_LOST, "the majority of servers no longer hold the lock")
+        assert any(lock in line for line in res.err_lines if line.startswith("rwith: "))
+
+
+def test_fence_grows_when_majorities_differ():
+    with Scope("q-fence") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("fence")
+        # Server 2 has handed out many fences (say, to an earlier run of its own).
+        with srvs[2].client() as c:
+            c.call("SET", f"rwith:{{{lock}}}:fence", "100")
+        srvs[0].stop()  # the first acquisition gets servers 1 and 2
+        first = sc.run([*args_for(srvs), lock, "--", "sh", "-c", "echo $RWITH_FENCE"])
+        first.expect(0)
+        assert int(first.out) == 101, f"the largest fence of the majority: {first.out!r}"
+        srvs[0].start(port=srvs[0].port)
+        srvs[2].stop()  # the second gets servers 0 and 1: 0 is new, 1 had 1
+        second = sc.run([*args_for(srvs), lock, "--", "sh", "-c", "echo $RWITH_FENCE"])
+        second.expect(0)
+        assert int(second.out) > int(first.out), (
+            f"the fence went from {first.out.strip()} to {second.out.strip()}")
+        assert fence_of(srvs[1], lock) >= int(second.out)
+
+
+def test_status_and_break():
+    with Scope("q-admin") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("admin")
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=["-T", "quorum-task", "-t", "3s",
+                                                              *args_for(srvs[1:])])
+        holder.started()
+        st = harness.lock_status(sc, srvs[0].url(), lock, extra=args_for(srvs[1:]))
+        assert st["holders"] and st["holders"][0]["task"] == "quorum-task", st
+        sc.run([*args_for(srvs), "--break", lock]).expect(0)
+        holder.wait(timeout=30).expect(EX_LOST, "its lock was broken on every server")
+        for s in srvs:
+            assert holders_on(s, lock) == [], f"server {s.port} still has a holder"
+
+
+def test_status_with_a_majority_down_is_69():
+    with Scope("q-admin-down") as sc:
+        srv = sc.redis()
+        args = ["-r", srv.url(), "-r", f"redis://127.0.0.1:{harness.closed_port()}",
+                "-r", f"redis://127.0.0.1:{harness.closed_port()}"]
+        sc.run([*args, "--status", sc.lock("s")]).expect(EX_SERVER).expect_diagnostic()
+        sc.run([*args, "--break", sc.lock("s")]).expect(EX_SERVER).expect_diagnostic()
+
+
+if __name__ == "__main__":
+    harness.main(globals())
