@@ -192,8 +192,8 @@ static void conclude_acquire(struct round *r) {
 	}
 }
 
-/* extend and raise: YES with a majority; NO when the servers that said "gone" leave too
- * few; ERROR when silence leaves too few. */
+/* extend, raise and release: YES with a majority (a slow server is not waited for); NO
+ * when the servers that said "gone" leave too few; ERROR when silence leaves too few. */
 static void conclude_extend(struct round *r) {
 	struct quorum *q = r->q;
 	struct rw_error buf = {0};
@@ -225,15 +225,6 @@ static void conclude_when_all_answered(struct round *r) {
 		return;
 	}
 	switch (r->op) {
-	case OP_RELEASE:
-		if (r->yes >= q->majority) {
-			report(r, LOCK_RESULT_YES, NULL, NULL, NULL);
-		} else if (q->count - r->no < q->majority) {
-			report(r, LOCK_RESULT_NO, NULL, NULL, NULL);
-		} else {
-			report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
-		}
-		break;
 	case OP_LEAVE:
 		report(r, LOCK_RESULT_YES, NULL, NULL, NULL);
 		break;
@@ -344,6 +335,7 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 		break;
 	case OP_RAISE:
 	case OP_EXTEND:
+	case OP_RELEASE:
 		conclude_extend(r);
 		break;
 	case OP_TIDY:

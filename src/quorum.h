@@ -8,7 +8,7 @@
  *            places granted are given back at once. ERROR: a majority could not answer.
  *   extend   YES: a majority extended it. NO: so many servers no longer hold it that no
  *            majority can. ERROR: otherwise (slow or unreachable servers).
- *   release  YES/NO as extend; ERROR when no majority answered.
+ *   release  goes to every server; YES, NO and ERROR as for extend.
  *   leave    gives up a try: drops whatever was granted; always YES.
  *   status   the first server's view (in -r order) among those that answered, when a
  *            majority answered; break removes the holders on every server that answers.

@@ -117,6 +117,22 @@ def test_minority_down_still_works():
         holder.wait().expect(0)
 
 
+def test_a_paused_server_is_not_waited_for():
+    """A server that accepts connections and never answers (SIGSTOP) is a minority: each
+    step goes on with the majority's answers instead of waiting for its deadline."""
+    with Scope("q-paused") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("paused")
+        srvs[1].pause()
+        try:
+            res = sc.run([*args_for(srvs), "-t", "3s", lock, "--", "sh", "-c", "sleep 2.5"])
+            res.expect(0, "two of three servers answer")
+            # acquire, heartbeats and release each without the 2 s deadline of the paused one
+            assert res.elapsed < 2.5 + 1.5, f"rwith took {res.elapsed:.2f} s for a 2.5 s command"
+        finally:
+            srvs[1].resume()
+
+
 def test_majority_down_is_69():
     with Scope("q-majority-down") as sc:
         srv = sc.redis()
