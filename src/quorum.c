@@ -23,6 +23,9 @@ struct quorum_server {
 	struct conn *conn;
 	struct lock lock; /* this server's copy: same token and keys; its own fence */
 	bool holding;     /* granted and not known to be gone */
+	unsigned acquire_round; /* the newest acquire round sent to this server */
+	unsigned cleaning;      /* releases and leaves on their way: the connection waits */
+	unsigned acquiring;     /* acquires sent and not answered */
 };
 
 struct quorum {
@@ -31,6 +34,8 @@ struct quorum {
 	const struct tls_context *tls;
 	struct lock *lock; /* the caller's: receives the fence */
 	size_t count, majority;
+	unsigned acquire_rounds; /* acquire rounds started */
+	unsigned closing;        /* connections being destroyed: q is not freed meanwhile */
 	bool destroying;
 	struct quorum_server servers[OPTIONS_MAX_SERVERS];
 };
@@ -41,6 +46,7 @@ struct round {
 	lock_done_cb *cb; /* NULL once reported */
 	void *data;
 	uint64_t timeout_ms;
+	unsigned number; /* acquire rounds: which one */
 	size_t sent, pending, yes, no, failed;
 	unsigned answering; /* answers being handled: the owner may destroy everything meanwhile */
 	struct rw_error first_failure;
@@ -124,6 +130,43 @@ static void tidy(struct quorum *q, size_t i) {
 	r->status_from = q->count;
 	if (send_one(r, i) < 0) {
 		free(r);
+	}
+}
+
+/* Frees q once destroyed and every connection is gone, but not while one is being
+ * destroyed further up the stack (that reports its requests from inside). */
+static void free_if_closed(struct quorum *q) {
+	if (!q->destroying || q->closing > 0) {
+		return;
+	}
+	for (size_t i = 0; i < q->count; i++) {
+		if (q->servers[i].conn != NULL) {
+			return;
+		}
+	}
+	free(q);
+}
+
+/* Releases, leaves and grants given back must reach the server even when the owner has
+ * meanwhile destroyed the quorum (it does so right after the majority's answer): their
+ * connection stays until they are answered, within their deadline. */
+static bool is_cleanup(enum round_op op) {
+	return op == OP_RELEASE || op == OP_LEAVE || op == OP_TIDY;
+}
+
+static void close_conn(struct quorum *q, size_t i) {
+	struct conn *conn = q->servers[i].conn;
+	q->servers[i].conn = NULL; /* before: destroying reports its requests at once */
+	q->closing++;
+	conn_destroy(conn);
+	q->closing--;
+}
+
+static void close_if_clean(struct quorum *q, size_t i) {
+	struct quorum_server *srv = &q->servers[i];
+	if (q->destroying && srv->cleaning == 0 && srv->conn != NULL) {
+		close_conn(q, i);
+		free_if_closed(q);
 	}
 }
 
@@ -312,8 +355,22 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 	size_t index = req->index;
 	free(req);
 	r->pending--;
-	if (r->q->destroying) {
+	struct quorum *q = r->q;
+	if (r->op == OP_ACQUIRE) {
+		q->servers[index].acquiring--;
+	}
+	if (is_cleanup(r->op)) {
+		q->servers[index].cleaning--;
+	}
+	if (q->destroying) {
 		r->cb = NULL;
+		r->answering++;
+		close_if_clean(q, index); /* may free q */
+		r->answering--;
+		round_free_if_done(r);
+		return;
+	}
+	if (r->op == OP_TIDY) {
 		round_free_if_done(r);
 		return;
 	}
@@ -322,8 +379,12 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 	r->answering++;
 	if (r->op == OP_ACQUIRE && r->cb == NULL && result == LOCK_RESULT_YES &&
 		r->yes < r->q->majority) {
-		/* A grant after the round gave up: give it back. (After a success it counts.) */
-		tidy(r->q, index);
+		/* A grant after the round gave up: give it back (after a success it counts). Not
+		 * when a newer acquire has gone to this server since: the leave would follow it
+		 * and drop the grant that one reports. The newer round decides instead. */
+		if (r->q->servers[index].acquire_round == r->number) {
+			tidy(r->q, index);
+		}
 		r->answering--;
 		round_free_if_done(r);
 		return;
@@ -363,6 +424,7 @@ static int send_one(struct round *r, size_t i) {
 	int rc;
 	switch (r->op) {
 	case OP_ACQUIRE:
+		q->servers[i].acquire_round = r->number;
 		rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
 		break;
 	case OP_RAISE:
@@ -391,6 +453,12 @@ static int send_one(struct round *r, size_t i) {
 		return -1;
 	}
 	r->pending++;
+	if (r->op == OP_ACQUIRE) {
+		q->servers[i].acquiring++;
+	}
+	if (is_cleanup(r->op)) {
+		q->servers[i].cleaning++;
+	}
 	return 0;
 }
 
@@ -411,6 +479,9 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 	r->data = data;
 	r->timeout_ms = timeout_ms;
 	r->status_from = q->count;
+	if (op == OP_ACQUIRE) {
+		r->number = ++q->acquire_rounds;
+	}
 	for (size_t i = 0; i < q->count; i++) {
 		if (!goes_to(op, &q->servers[i])) {
 			continue;
@@ -470,11 +541,22 @@ void quorum_destroy(struct quorum *q) {
 	if (q == NULL) {
 		return;
 	}
-	/* Destroying a connection reports its requests at once: every round ends here. */
+	/* Destroying a connection reports its requests at once: every round ends here, but
+	 * for the connections that still release or give back a grant (see is_cleanup). */
 	q->destroying = true;
+	q->closing++;
 	for (size_t i = 0; i < q->count; i++) {
-		conn_destroy(q->servers[i].conn);
-		q->servers[i].conn = NULL;
+		/* An acquire still on its way may yet be granted: a leave follows it. */
+		struct quorum_server *srv = &q->servers[i];
+		if (srv->acquiring > 0 && srv->conn != NULL && !conn_is_broken(srv->conn)) {
+			tidy(q, i);
+		}
 	}
-	free(q);
+	for (size_t i = 0; i < q->count; i++) {
+		if (q->servers[i].cleaning == 0 && q->servers[i].conn != NULL) {
+			close_conn(q, i);
+		}
+	}
+	q->closing--;
+	free_if_closed(q);
 }

@@ -22,6 +22,17 @@ if mode == 'x' and stored and stored ~= limit then
 end
 limit = stored or limit
 
+-- This very rwith holds it already: it never read the answer that granted it (a retry after
+-- a lost connection, or a quorum round that gave up before this server answered). Grant it
+-- again, with its own fence, rather than make it wait for itself.
+if redis.call('ZSCORE', K_HOLDERS, token) then
+	redis.call('ZREM', K_QUEUE, token)
+	redis.call('ZREM', K_QEXP, token)
+	redis.call('ZADD', K_HOLDERS, now + ttl, token)
+	keep_alive(K_HOLDERS, K_INFO)
+	return {1, (holder_fields(token))}
+end
+
 local eligible
 if redis.call('ZCARD', K_QUEUE) == 0 then
 	local exclusive, shared = holder_shape()
