@@ -48,6 +48,7 @@ struct round {
 	uint64_t timeout_ms;
 	unsigned number; /* acquire rounds: which one */
 	size_t sent, pending, yes, no, failed;
+	size_t joins; /* extend rounds: acquires sent to servers that did not hold the lock */
 	unsigned answering; /* answers being handled: the owner may destroy everything meanwhile */
 	struct rw_error first_failure;
 	struct rw_error usage; /* a usage error from a server (another -l): decides at once */
@@ -61,6 +62,7 @@ struct round {
 struct request {
 	struct round *round;
 	size_t index;
+	bool acquire; /* an acquire (also the join of an extend round) */
 };
 
 size_t quorum_majority(size_t server_count) {
@@ -250,7 +252,8 @@ static void conclude_extend(struct round *r) {
 	if (r->yes + r->pending >= q->majority) {
 		return;
 	}
-	bool gone = r->sent - r->no < q->majority;
+	/* A join does not count: the lock must have been held by a majority all along. */
+	bool gone = r->sent - r->joins - r->no < q->majority;
 	if (r->op == OP_RAISE) {
 		tidy_all_holding(q);
 	}
@@ -302,9 +305,15 @@ static void keep_status(struct round *r, size_t index, const struct lock_status 
 	r->status_from = index;
 }
 
-static void count_answer(struct round *r, size_t index, enum lock_result result,
+static void count_answer(struct round *r, size_t index, bool join, enum lock_result result,
 	const struct lock_busy *busy, const struct lock_status *status, const struct rw_error *err) {
 	struct quorum_server *srv = &r->q->servers[index];
+	if (join) {
+		/* Held here from now on, for the next rounds; this round's verdict is the
+		 * extensions' alone, so that a lock a majority lost is never revived. */
+		srv->holding = srv->holding || result == LOCK_RESULT_YES;
+		return;
+	}
 	if (result == LOCK_RESULT_ERROR) {
 		if (err->kind == RW_ERROR_USAGE) {
 			error_set(&r->usage, err->kind, "%s", err->message);
@@ -353,10 +362,11 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 	struct request *req = data;
 	struct round *r = req->round;
 	size_t index = req->index;
+	bool was_acquire = req->acquire;
 	free(req);
 	r->pending--;
 	struct quorum *q = r->q;
-	if (r->op == OP_ACQUIRE) {
+	if (was_acquire) {
 		q->servers[index].acquiring--;
 	}
 	if (is_cleanup(r->op)) {
@@ -389,7 +399,7 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 		round_free_if_done(r);
 		return;
 	}
-	count_answer(r, index, result, busy, status, err);
+	count_answer(r, index, was_acquire && r->op == OP_EXTEND, result, busy, status, err);
 	switch (r->op) {
 	case OP_ACQUIRE:
 		conclude_acquire(r);
@@ -425,10 +435,22 @@ static int send_one(struct round *r, size_t i) {
 	switch (r->op) {
 	case OP_ACQUIRE:
 		q->servers[i].acquire_round = r->number;
+		req->acquire = true;
 		rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
 		break;
-	case OP_RAISE:
 	case OP_EXTEND:
+		if (!q->servers[i].holding) {
+			/* A server that missed the acquire (it was down, or restarted) joins now,
+			 * so that the lock survives a minority down at any one time, not only the
+			 * minority of the start. */
+			req->acquire = true;
+			r->joins++;
+			rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
+			break;
+		}
+		rc = lock_extend(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	case OP_RAISE:
 		rc = lock_extend(lock, conn, r->timeout_ms, on_answer, req, &err);
 		break;
 	case OP_RELEASE:
@@ -453,7 +475,7 @@ static int send_one(struct round *r, size_t i) {
 		return -1;
 	}
 	r->pending++;
-	if (r->op == OP_ACQUIRE) {
+	if (req->acquire) {
 		q->servers[i].acquiring++;
 	}
 	if (is_cleanup(r->op)) {
@@ -463,8 +485,8 @@ static int send_one(struct round *r, size_t i) {
 }
 
 static bool goes_to(enum round_op op, const struct quorum_server *srv) {
-	/* Extending only makes sense where the lock is held; everything else goes to all. */
-	return (op != OP_EXTEND && op != OP_RAISE) || srv->holding;
+	/* The raise only where the acquire was granted; everything else goes to all. */
+	return op != OP_RAISE || srv->holding;
 }
 
 static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, lock_done_cb *cb,
@@ -494,7 +516,7 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 	if (r->pending == 0) {
 		/* Nothing is on its way: fail now rather than report from inside this call. */
 		struct rw_error buf = {0};
-		bool none_holds = (op == OP_EXTEND || op == OP_RAISE) && r->sent < q->majority;
+		bool none_holds = op == OP_RAISE && r->sent < q->majority;
 		if (none_holds) {
 			error_set(err, RW_ERROR_SERVER, "fewer than %zu of %zu servers still hold '%s'",
 				q->majority, q->count, q->lock->name);

@@ -6,8 +6,10 @@
  *            raised to the largest fence among them, so that RWITH_FENCE still grows with
  *            every acquisition (any two majorities share a server). NO: no majority; the
  *            places granted are given back at once. ERROR: a majority could not answer.
- *   extend   YES: a majority extended it. NO: so many servers no longer hold it that no
- *            majority can. ERROR: otherwise (slow or unreachable servers).
+ *   extend   where granted; a server that missed the acquire (down, restarted) is asked
+ *            to grant it now, so the lock survives a minority down at any one time. YES: a
+ *            majority holds it. NO: so many servers said no that no majority can. ERROR:
+ *            otherwise (slow or unreachable servers).
  *   release  goes to every server; YES, NO and ERROR as for extend.
  *   leave    gives up a try: drops whatever was granted; always YES.
  *   status   the first server's view (in -r order) among those that answered, when a
