@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "duration.h"
@@ -302,6 +303,17 @@ static int split_server_list(const char *list, struct scan *scan, char *storage,
 	return 0;
 }
 
+/* The same Redis database, as far as the URLs tell. */
+static bool same_server(const struct rw_endpoint *a, const struct rw_endpoint *b) {
+	if (a->kind != b->kind || a->db != b->db) {
+		return false;
+	}
+	if (a->kind == ENDPOINT_UNIX) {
+		return strcmp(a->path, b->path) == 0;
+	}
+	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
 static int resolve_servers(struct scan *scan, const struct rw_env *env, struct rw_options *opts,
 	struct rw_error *err) {
 	char env_list[4096];
@@ -327,6 +339,16 @@ static int resolve_servers(struct scan *scan, const struct rw_env *env, struct r
 		}
 	}
 	opts->server_count = scan->server_arg_count;
+	for (size_t i = 0; i < opts->server_count; i++) {
+		for (size_t j = i + 1; j < opts->server_count; j++) {
+			if (same_server(&opts->servers[i], &opts->servers[j])) {
+				char shown[300];
+				return error_set(err, RW_ERROR_USAGE,
+					"the server %s is named twice; in quorum mode each one counts once",
+					url_format_address(&opts->servers[i], shown, sizeof(shown)));
+			}
+		}
+	}
 	return 0;
 }
 

@@ -37,6 +37,8 @@ struct quorum {
 	unsigned acquire_rounds; /* acquire rounds started */
 	unsigned closing;        /* connections being destroyed: q is not freed meanwhile */
 	bool destroying;
+	uv_timer_t drain_timer; /* after destroy: bounds the wait for the last cleanups */
+	bool drain_timer_used;
 	struct quorum_server servers[OPTIONS_MAX_SERVERS];
 };
 
@@ -55,8 +57,11 @@ struct round {
 	struct lock_busy busy;
 	bool have_busy;
 	uint64_t fence_max;
-	struct lock_status status; /* OP_STATUS/OP_BREAK: the best view; holders owned */
-	size_t status_from;        /* its server's index; count when none */
+	/* OP_STATUS/OP_BREAK: the first view (in -r order) that shows holders, and the first
+	 * that shows none; holders owned. The majority decides which is reported. */
+	struct lock_status views[2];
+	size_t view_from[2]; /* the server's index; count when none */
+	size_t held_views;
 };
 
 struct request {
@@ -100,7 +105,8 @@ static struct conn *server_conn(struct quorum *q, size_t i, uint64_t timeout_ms)
 
 static void round_free_if_done(struct round *r) {
 	if (r->pending == 0 && r->cb == NULL && r->answering == 0) {
-		free(r->status.holders);
+		free(r->views[0].holders);
+		free(r->views[1].holders);
 		free(r);
 	}
 }
@@ -129,10 +135,14 @@ static void tidy(struct quorum *q, size_t i) {
 	r->q = q;
 	r->op = OP_TIDY;
 	r->timeout_ms = 2000;
-	r->status_from = q->count;
+	r->view_from[0] = r->view_from[1] = q->count;
 	if (send_one(r, i) < 0) {
 		free(r);
 	}
+}
+
+static void on_drain_timer_closed(uv_handle_t *handle) {
+	free(handle->data);
 }
 
 /* Frees q once destroyed and every connection is gone, but not while one is being
@@ -145,6 +155,12 @@ static void free_if_closed(struct quorum *q) {
 		if (q->servers[i].conn != NULL) {
 			return;
 		}
+	}
+	if (q->drain_timer_used) {
+		if (!uv_is_closing((uv_handle_t *)&q->drain_timer)) {
+			uv_close((uv_handle_t *)&q->drain_timer, on_drain_timer_closed);
+		}
+		return; /* freed by the close callback */
 	}
 	free(q);
 }
@@ -277,8 +293,13 @@ static void conclude_when_all_answered(struct round *r) {
 	default: /* status, break */
 		if (r->usage.kind != RW_ERROR_NONE) {
 			report(r, LOCK_RESULT_ERROR, NULL, NULL, &r->usage);
-		} else if (r->yes >= q->majority && r->status_from < q->count) {
-			report(r, LOCK_RESULT_YES, NULL, &r->status, NULL);
+		} else if (r->yes >= q->majority) {
+			/* Held when a majority shows holders (a restarted server shows none). */
+			size_t pick = r->held_views >= q->majority || r->op == OP_BREAK ? 0 : 1;
+			if (r->view_from[pick] == q->count) {
+				pick = 1 - pick;
+			}
+			report(r, LOCK_RESULT_YES, NULL, &r->views[pick], NULL);
 		} else {
 			report(r, LOCK_RESULT_ERROR, NULL, NULL, failure_of(r, &buf));
 		}
@@ -286,9 +307,14 @@ static void conclude_when_all_answered(struct round *r) {
 	}
 }
 
-/* Keeps the view of the first server in -r order. */
+/* Keeps the first view in -r order of each kind: with holders, without. */
 static void keep_status(struct round *r, size_t index, const struct lock_status *status) {
-	if (status == NULL || index >= r->status_from) {
+	if (status == NULL) {
+		return;
+	}
+	size_t kind = status->holder_count > 0 ? 0 : 1;
+	r->held_views += kind == 0;
+	if (index >= r->view_from[kind]) {
 		return;
 	}
 	struct lock_holder *copy = NULL;
@@ -299,10 +325,10 @@ static void keep_status(struct round *r, size_t index, const struct lock_status 
 		}
 		memcpy(copy, status->holders, status->holder_count * sizeof(*copy));
 	}
-	free(r->status.holders);
-	r->status = *status;
-	r->status.holders = copy;
-	r->status_from = index;
+	free(r->views[kind].holders);
+	r->views[kind] = *status;
+	r->views[kind].holders = copy;
+	r->view_from[kind] = index;
 }
 
 static void count_answer(struct round *r, size_t index, bool join, enum lock_result result,
@@ -310,8 +336,12 @@ static void count_answer(struct round *r, size_t index, bool join, enum lock_res
 	struct quorum_server *srv = &r->q->servers[index];
 	if (join) {
 		/* Held here from now on, for the next rounds; this round's verdict is the
-		 * extensions' alone, so that a lock a majority lost is never revived. */
-		srv->holding = srv->holding || result == LOCK_RESULT_YES;
+		 * extensions' alone, so that a lock a majority lost is never revived. The next
+		 * extension raises this server to the command's fence. */
+		if (result == LOCK_RESULT_YES) {
+			srv->holding = true;
+			srv->lock.fence = r->q->lock->fence;
+		}
 		return;
 	}
 	if (result == LOCK_RESULT_ERROR) {
@@ -331,7 +361,11 @@ static void count_answer(struct round *r, size_t index, bool join, enum lock_res
 	}
 	switch (r->op) {
 	case OP_ACQUIRE:
-		if (result == LOCK_RESULT_YES) {
+		if (result == LOCK_RESULT_YES && r->cb == NULL) {
+			/* a grant after the success: the command's fence is set already */
+			srv->holding = true;
+			srv->lock.fence = r->q->lock->fence;
+		} else if (result == LOCK_RESULT_YES) {
 			srv->holding = true;
 			if (srv->lock.fence > r->fence_max) {
 				r->fence_max = srv->lock.fence;
@@ -500,7 +534,7 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 	r->cb = cb;
 	r->data = data;
 	r->timeout_ms = timeout_ms;
-	r->status_from = q->count;
+	r->view_from[0] = r->view_from[1] = q->count;
 	if (op == OP_ACQUIRE) {
 		r->number = ++q->acquire_rounds;
 	}
@@ -559,6 +593,22 @@ int quorum_break(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *
 	return start_round(q, OP_BREAK, timeout_ms, cb, data, err);
 }
 
+/* A server that does not answer a cleanup within this after destroy is left to expire the
+ * lock by itself: rwith does not linger for a paused or unreachable minority. */
+#define DRAIN_MS 250u
+
+static void on_drain_timer(uv_timer_t *timer) {
+	struct quorum *q = timer->data;
+	q->closing++;
+	for (size_t i = 0; i < q->count; i++) {
+		if (q->servers[i].conn != NULL) {
+			close_conn(q, i);
+		}
+	}
+	q->closing--;
+	free_if_closed(q);
+}
+
 void quorum_destroy(struct quorum *q) {
 	if (q == NULL) {
 		return;
@@ -574,10 +624,19 @@ void quorum_destroy(struct quorum *q) {
 			tidy(q, i);
 		}
 	}
+	bool draining = false;
 	for (size_t i = 0; i < q->count; i++) {
 		if (q->servers[i].cleaning == 0 && q->servers[i].conn != NULL) {
 			close_conn(q, i);
 		}
+		draining = draining || q->servers[i].conn != NULL;
+	}
+	if (draining) {
+		/* uv_timer_init cannot fail on a live loop. */
+		(void)uv_timer_init(q->loop, &q->drain_timer);
+		q->drain_timer.data = q;
+		q->drain_timer_used = true;
+		(void)uv_timer_start(&q->drain_timer, on_drain_timer, DRAIN_MS, 0);
 	}
 	q->closing--;
 	free_if_closed(q);

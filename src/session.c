@@ -337,6 +337,9 @@ static void acquire_failed(struct session *s, const struct rw_error *err) {
 		return;
 	}
 	log_msg(LOG_INFO, "%s; reconnecting", err->message);
+	if (s->quorum != NULL) {
+		s->reconnects++; /* a single connection counts its own in usable_conn() */
+	}
 	uint64_t backoff = clamp_u64(50u << (s->reconnects < 5 ? s->reconnects : 5), 50, 1000);
 	(void)uv_timer_start(&s->beat_timer, on_reconnect_timer, backoff, 0);
 }
@@ -412,9 +415,11 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 		start_command(s);
 		return;
 	}
-	s->busy = *busy;
-	s->busy_seen_ms = clock_mono_ms();
-	s->have_busy = true;
+	if (busy != NULL) { /* quorum mode: a grant that vanished before it counted has none */
+		s->busy = *busy;
+		s->busy_seen_ms = clock_mono_ms();
+		s->have_busy = true;
+	}
 	if (!s->opts->wait_forever && s->opts->wait_ms == 0) {
 		struct rw_error conflict = {0};
 		conflict_error(s, &conflict);

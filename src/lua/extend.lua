@@ -22,4 +22,10 @@ local floor = tonumber(ARGV[3]) or 0
 if (tonumber(redis.call('GET', K_FENCE)) or 0) < floor then
 	redis.call('SET', K_FENCE, floor)
 end
+-- The holder's record shows the fence its command got (for --status).
+local meta = redis.call('HGET', K_INFO, token)
+local fence, rest = string.match(meta or '', '^(%d+)(\n.*)$')
+if fence and tonumber(fence) < floor then
+	redis.call('HSET', K_INFO, token, floor .. rest)
+end
 return 1

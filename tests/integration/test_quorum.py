@@ -140,6 +140,8 @@ def test_a_paused_server_is_not_waited_for():
             assert started < 1.5, f"the command started {started:.2f} s after rwith"
             res = p.wait(timeout=30)
             res.expect(0, "two of three servers answer throughout")
+            # Nor did the release: rwith gives the paused server a moment, not its deadline.
+            assert res.elapsed < 2.5 + 1.5, f"rwith took {res.elapsed:.2f} s for a 2.5 s command"
         finally:
             srvs[1].resume()
 
@@ -166,6 +168,20 @@ def test_a_server_back_joins_so_another_may_go():
         assert p.running(), f"the lock was lost:\n{p.wait().describe()}"
         open(go, "w").close()
         p.wait(timeout=30).expect(0, "servers 1 and 2 held it to the end")
+
+
+def test_a_grant_gone_before_it_counted():
+    """The majority completes only after the first grant has expired (a 200 ms TTL, one
+    server answering late, one down): the raise finds it gone; rwith tries again instead
+    of running on a lock a majority does not hold (or crashing)."""
+    with Scope("q-raise-no") as sc:
+        a, b = sc.redis(name="a"), sc.redis(name="b")
+        with b.client() as c:
+            c.call("CLIENT", "PAUSE", "400", "ALL")
+        args = ["-r", a.url(), "-r", b.url(), "-r", f"redis://127.0.0.1:{harness.closed_port()}"]
+        res = sc.run([*args, "-t", "200ms", sc.lock("raise"), "--", "echo", "ran"])
+        res.expect(0, "acquired on a later try")
+        assert res.out.strip() == "ran"
 
 
 def test_majority_down_is_69():
@@ -244,6 +260,27 @@ def test_status_and_break():
         holder.wait(timeout=30).expect(EX_LOST, "its lock was broken on every server")
         for s in srvs:
             assert holders_on(s, lock) == [], f"server {s.port} still has a holder"
+
+
+def test_status_follows_the_majority():
+    """The first server lost its data (restarted): --status still shows the holder that a
+    majority knows, with the fence its command got."""
+    with Scope("q-status-majority") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("smaj")
+        with srvs[2].client() as c:
+            c.call("SET", f"rwith:{{{lock}}}:fence", "100")
+        srvs[0].stop()  # servers 1 and 2 grant it: the fence is 101, raised on server 1
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=["-T", "majority-task",
+                                                              *args_for(srvs[1:])])
+        fence = holder.started()
+        assert fence == 101, f"RWITH_FENCE {fence}"
+        srvs[0].start(port=srvs[0].port)  # back, empty
+        st = harness.lock_status(sc, srvs[0].url(), lock, extra=args_for(srvs[1:]))
+        assert st["held"] and st["holders"][0]["task"] == "majority-task", st
+        assert st["holders"][0]["fence"] == fence, f"--status shows fence {st['holders']}"
+        holder.release()
+        holder.wait().expect(0)
 
 
 def test_status_with_a_majority_down_is_69():

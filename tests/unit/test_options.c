@@ -652,6 +652,14 @@ Test(options, several_servers) {
 	cr_expect_str_eq(p.opts.servers[0].host, "x");
 	options_finish(&p.opts);
 
+	/* One server named twice would count twice towards the majority. */
+	parse(&p, &no_env, "-r", "redis://a:1", "-r", "redis://b:2", "-r", "redis://A:1/0", "L",
+		"--", "true", NULL);
+	expect_usage(&p, "named twice");
+	parse(&p, &no_env, "-r", "redis://a:1/1", "-r", "redis://a:1/2", "L", "--", "true", NULL);
+	expect_ok(&p); /* two databases are two lock stores */
+	options_finish(&p.opts);
+
 	const struct rw_env redis_url = {NULL, "redis://a:1,redis://b:2", NULL, NULL};
 	parse(&p, &redis_url, "L", "--", "true", NULL);
 	expect_usage(&p, NULL); /* $REDIS_URL is one URL, and this one has a bad port */
