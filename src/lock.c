@@ -61,7 +61,7 @@ struct call {
 	uint64_t timeout_ms;
 	lock_done_cb *cb;
 	void *data;
-	bool enqueue;
+	enum lock_try how;
 	bool retried_with_eval;
 };
 
@@ -394,7 +394,8 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		argv[argc++] = lock->host;
 		argv[argc++] = lock->pid;
 		argv[argc++] = lock->task;
-		argv[argc++] = call->enqueue ? "1" : "0";
+		argv[argc++] = call->how == LOCK_TRY_QUEUE ? "1" :
+			(call->how == LOCK_TRY_WATCH ? "2" : "0");
 		argv[argc++] = lock->mode;
 		break;
 	case ARGS_RELEASE:
@@ -445,12 +446,12 @@ static struct call *new_call(struct lock *lock, const struct script *script, str
 }
 
 static int start_script(struct lock *lock, const struct script *script, struct conn *conn,
-	uint64_t timeout_ms, bool enqueue, lock_done_cb *cb, void *data, struct rw_error *err) {
+	uint64_t timeout_ms, enum lock_try how, lock_done_cb *cb, void *data, struct rw_error *err) {
 	struct call *call = new_call(lock, script, conn, timeout_ms, cb, data, err);
 	if (call == NULL) {
 		return -1;
 	}
-	call->enqueue = enqueue;
+	call->how = how;
 	if (send_call(call, false, err) < 0) {
 		free(call);
 		return -1;
@@ -458,34 +459,34 @@ static int start_script(struct lock *lock, const struct script *script, struct c
 	return 0;
 }
 
-int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, bool enqueue,
+int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, enum lock_try how,
 	lock_done_cb *cb, void *data, struct rw_error *err) {
-	return start_script(lock, &script_acquire, conn, timeout_ms, enqueue, cb, data, err);
+	return start_script(lock, &script_acquire, conn, timeout_ms, how, cb, data, err);
 }
 
 int lock_extend(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_script(lock, &script_extend, conn, timeout_ms, false, cb, data, err);
+	return start_script(lock, &script_extend, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_script(lock, &script_release, conn, timeout_ms, false, cb, data, err);
+	return start_script(lock, &script_release, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_script(lock, &script_leave, conn, timeout_ms, false, cb, data, err);
+	return start_script(lock, &script_leave, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_script(lock, &script_status, conn, timeout_ms, false, cb, data, err);
+	return start_script(lock, &script_status, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	return start_script(lock, &script_break, conn, timeout_ms, false, cb, data, err);
+	return start_script(lock, &script_break, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 /* The server answers BLPOP after wait_ms at the latest; the request's own deadline allows

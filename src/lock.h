@@ -65,6 +65,12 @@ struct lock {
 	uint64_t fence;   /* valid once acquired */
 };
 
+enum lock_try {
+	LOCK_TRY_ONCE,  /* a single try (--nonblock) */
+	LOCK_TRY_QUEUE, /* take or keep a place in the FIFO queue when busy */
+	LOCK_TRY_WATCH, /* quorum mode: no place, but woken (lock_wait) when room appears */
+};
+
 enum lock_result {
 	LOCK_RESULT_ERROR = -1,
 	LOCK_RESULT_NO = 0,  /* acquire: busy; extend/release: not held; wait: timed out */
@@ -83,8 +89,8 @@ int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error 
 
 /* Each call starts one request on `conn` (borrowed; it must outlive the callback) and
  * reports exactly once, or fails to start, returning -1 with err set and never calling
- * back. `enqueue`: wait in the FIFO queue when busy, rather than a single try. */
-int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, bool enqueue,
+ * back. `how`: what a busy answer leaves behind. */
+int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, enum lock_try how,
 	lock_done_cb *cb, void *data, struct rw_error *err);
 int lock_extend(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);

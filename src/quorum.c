@@ -17,6 +17,7 @@ enum round_op {
 	OP_STATUS,
 	OP_BREAK,
 	OP_TIDY, /* gives back a late grant; reports to nobody */
+	OP_WAIT, /* a watcher blocks on one server for its wake-up */
 };
 
 struct quorum_server {
@@ -26,6 +27,8 @@ struct quorum_server {
 	unsigned acquire_round; /* the newest acquire round sent to this server */
 	unsigned cleaning;      /* releases and leaves on their way: the connection waits */
 	unsigned acquiring;     /* acquires sent and not answered */
+	bool blocked;           /* its connection waits in BLPOP */
+	bool unblocked;         /* we cancelled that BLPOP: it counts as a wake-up */
 };
 
 struct quorum {
@@ -35,6 +38,7 @@ struct quorum {
 	struct lock *lock; /* the caller's: receives the fence */
 	size_t count, majority;
 	unsigned acquire_rounds; /* acquire rounds started */
+	bool watch;              /* the next acquire round watches */
 	unsigned closing;        /* connections being destroyed: q is not freed meanwhile */
 	bool destroying;
 	uv_timer_t drain_timer; /* after destroy: bounds the wait for the last cleanups */
@@ -49,6 +53,7 @@ struct round {
 	void *data;
 	uint64_t timeout_ms;
 	unsigned number; /* acquire rounds: which one */
+	bool watch;      /* acquire rounds: watch when busy (the caller will wait) */
 	size_t sent, pending, yes, no, failed;
 	size_t joins; /* extend rounds: acquires sent to servers that did not hold the lock */
 	unsigned answering; /* answers being handled: the owner may destroy everything meanwhile */
@@ -384,6 +389,8 @@ static void count_answer(struct round *r, size_t index, bool join, enum lock_res
 	case OP_TIDY:
 		srv->holding = false;
 		break;
+	case OP_WAIT:
+		break; /* handled in on_answer */
 	case OP_STATUS:
 	case OP_BREAK:
 		keep_status(r, index, status);
@@ -415,6 +422,19 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 		return;
 	}
 	if (r->op == OP_TIDY) {
+		round_free_if_done(r);
+		return;
+	}
+	if (r->op == OP_WAIT) {
+		q->servers[index].blocked = false;
+		if (q->servers[index].unblocked) {
+			q->servers[index].unblocked = false;
+			result = LOCK_RESULT_YES; /* look again now rather than fail */
+			err = NULL;
+		}
+		r->answering++;
+		report(r, result, NULL, NULL, err);
+		r->answering--;
 		round_free_if_done(r);
 		return;
 	}
@@ -453,9 +473,18 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 	round_free_if_done(r);
 }
 
+static void close_conn(struct quorum *q, size_t i);
+
 static int send_one(struct round *r, size_t i) {
 	struct quorum *q = r->q;
 	struct rw_error err = {0};
+	if (q->servers[i].blocked) {
+		/* Its connection sits in a watcher's BLPOP (a grant to give back, or the owner
+		 * gives up): cancel the wait rather than queue behind it; the watcher takes that
+		 * as a wake-up and looks again. */
+		q->servers[i].unblocked = true;
+		close_conn(q, i);
+	}
 	struct conn *conn = server_conn(q, i, r->timeout_ms);
 	struct request *req = calloc(1, sizeof(*req));
 	if (conn == NULL || req == NULL) {
@@ -470,7 +499,14 @@ static int send_one(struct round *r, size_t i) {
 	case OP_ACQUIRE:
 		q->servers[i].acquire_round = r->number;
 		req->acquire = true;
-		rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
+		rc = lock_acquire(lock, conn, r->timeout_ms, r->watch ? LOCK_TRY_WATCH : LOCK_TRY_ONCE,
+			on_answer, req, &err);
+		break;
+	case OP_WAIT:
+		rc = lock_wait(lock, conn, r->timeout_ms, on_answer, req, &err);
+		if (rc == 0) {
+			q->servers[i].blocked = true;
+		}
 		break;
 	case OP_EXTEND:
 		if (!q->servers[i].holding) {
@@ -479,7 +515,7 @@ static int send_one(struct round *r, size_t i) {
 			 * minority of the start. */
 			req->acquire = true;
 			r->joins++;
-			rc = lock_acquire(lock, conn, r->timeout_ms, false, on_answer, req, &err);
+			rc = lock_acquire(lock, conn, r->timeout_ms, LOCK_TRY_ONCE, on_answer, req, &err);
 			break;
 		}
 		rc = lock_extend(lock, conn, r->timeout_ms, on_answer, req, &err);
@@ -537,6 +573,7 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 	r->view_from[0] = r->view_from[1] = q->count;
 	if (op == OP_ACQUIRE) {
 		r->number = ++q->acquire_rounds;
+		r->watch = q->watch;
 	}
 	for (size_t i = 0; i < q->count; i++) {
 		if (!goes_to(op, &q->servers[i])) {
@@ -563,9 +600,37 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 	return 0;
 }
 
-int quorum_acquire(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
-	struct rw_error *err) {
+int quorum_acquire(struct quorum *q, uint64_t timeout_ms, bool watch, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	q->watch = watch;
 	return start_round(q, OP_ACQUIRE, timeout_ms, cb, data, err);
+}
+
+int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	/* One server's wake-up is enough: a release goes to every server. */
+	for (size_t i = 0; i < q->count; i++) {
+		struct quorum_server *srv = &q->servers[i];
+		if (srv->conn == NULL || conn_is_broken(srv->conn) || srv->blocked) {
+			continue;
+		}
+		struct round *r = calloc(1, sizeof(*r));
+		if (r == NULL) {
+			return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		}
+		r->q = q;
+		r->op = OP_WAIT;
+		r->cb = cb;
+		r->data = data;
+		r->timeout_ms = wait_ms;
+		r->view_from[0] = r->view_from[1] = q->count;
+		r->sent = 1;
+		if (send_one(r, i) == 0) {
+			return 0;
+		}
+		free(r);
+	}
+	return error_set(err, RW_ERROR_SERVER, "no server connection to wait on");
 }
 
 int quorum_extend(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,

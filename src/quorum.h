@@ -15,9 +15,10 @@
  *   status   the first server's view (in -r order) among those that answered, when a
  *            majority answered; break removes the holders on every server that answers.
  *
- * Waiting in quorum mode is a single try repeated after a random pause (no server-side
- * queue, which could split across servers and leave every waiter short of a majority): FIFO
- * order is best effort, and no waiter waits for ever while the lock is free. */
+ * Waiting in quorum mode takes no place in the servers' FIFO queues (queues on several
+ * servers can leave every waiter at the head of a minority, short of a majority): a waiter
+ * watches (it is counted as a waiter and woken whenever room appears) and tries again when
+ * woken. FIFO order is best effort; no waiter waits while the lock is free. */
 #ifndef RWITH_QUORUM_H
 #define RWITH_QUORUM_H
 
@@ -42,8 +43,8 @@ struct quorum *quorum_create(uv_loop_t *loop, const struct rw_options *opts,
 /* Each starts a round on every server and reports exactly once (callbacks as in lock.h),
  * or returns -1 with err set and never calls back. A new round may start while an older
  * one still waits for late answers; those then only tidy up. */
-int quorum_acquire(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
-	struct rw_error *err);
+int quorum_acquire(struct quorum *q, uint64_t timeout_ms, bool watch, lock_done_cb *cb,
+	void *data, struct rw_error *err);
 int quorum_extend(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
 int quorum_release(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
@@ -53,6 +54,12 @@ int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *
 int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
 int quorum_break(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err);
+
+/* Waits (BLPOP) for this watcher's wake-up on one server for at most wait_ms, after an
+ * acquire with `watch` found the lock busy: YES when woken, NO when the time ran out. The
+ * next round of another kind cancels it. */
+int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
 
 /* How many servers must agree. */

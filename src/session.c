@@ -379,13 +379,17 @@ static void retry_after_pause(struct session *s) {
 
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
-	if (s->quorum != NULL) {
-		retry_after_pause(s);
-		return;
-	}
 	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
 	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,
 		s->opts->verbosity > 0);
+	if (s->quorum != NULL) {
+		s->in_flight = true;
+		if (quorum_wait(s->quorum, timeout, on_woken, s, &err) < 0) {
+			s->in_flight = false;
+			retry_after_pause(s); /* no connection to block on: look again soon */
+		}
+		return;
+	}
 	log_msg(LOG_DEBUG, "waiting for a wake-up for up to %" PRIu64 " ms", timeout);
 	s->in_flight = true;
 	if (lock_wait(&s->lock, s->conn, timeout, on_woken, s, &err) < 0) {
@@ -435,7 +439,8 @@ static void start_acquire(struct session *s) {
 	if (s->quorum != NULL) {
 		s->sent_ms = clock_mono_ms();
 		s->in_flight = true;
-		if (quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, on_acquired, s, &err) < 0) {
+		bool watch = s->opts->wait_forever || s->opts->wait_ms > 0;
+		if (quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, watch, on_acquired, s, &err) < 0) {
 			s->in_flight = false;
 			acquire_failed(s, &err);
 		}
@@ -447,10 +452,11 @@ static void start_acquire(struct session *s) {
 		finish(s, &err);
 		return;
 	}
-	bool enqueue = s->opts->wait_forever || s->opts->wait_ms > 0;
+	enum lock_try how = s->opts->wait_forever || s->opts->wait_ms > 0 ? LOCK_TRY_QUEUE :
+									   LOCK_TRY_ONCE;
 	s->sent_ms = clock_mono_ms();
 	s->in_flight = true;
-	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, enqueue, on_acquired, s, &err) < 0) {
+	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, how, on_acquired, s, &err) < 0) {
 		s->in_flight = false;
 		acquire_failed(s, &err);
 	}

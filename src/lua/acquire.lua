@@ -2,7 +2,8 @@
 -- waiting for that room; otherwise (with enqueue) take or keep a place in the FIFO queue.
 --
 -- ARGV[1] token  ARGV[2] ttl_ms  ARGV[3] limit  ARGV[4] host  ARGV[5] pid  ARGV[6] task
--- ARGV[7] enqueue: '1' to wait in the queue, '0' for a single try (--nonblock)
+-- ARGV[7] enqueue: '1' to wait in the queue, '0' for a single try (--nonblock), '2' for a
+--         single try that watches: woken (no place in the queue) when room appears
 -- ARGV[8] mode: 'x' exclusive (up to `limit` holders) or 's' shared
 --
 -- Returns {1, fence} when acquired;
@@ -64,7 +65,10 @@ if eligible then
 	return {1, fence}
 end
 
-if ARGV[7] == '1' then
+if ARGV[7] == '2' then
+	redis.call('ZADD', K_QEXP, now + ttl, token)
+	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+elseif ARGV[7] == '1' then
 	if not redis.call('ZSCORE', K_QUEUE, token) then
 		local arrival = redis.call('INCR', K_SEQ) * 2 + (mode == 's' and 1 or 0)
 		redis.call('ZADD', K_QUEUE, arrival, token)

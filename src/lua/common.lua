@@ -9,7 +9,8 @@
 -- KEYS[4]  queue    ZSET  waiter token -> arrival number * 2 + 1 for a shared waiter, + 0
 --                   for an exclusive one (FIFO order, and the mode)
 -- KEYS[5]  qexp     ZSET  waiter token -> expiry (server ms); a waiter renews it, a dead
---                   waiter's entry expires
+--                   waiter's entry expires. A token here but not in the queue is a watcher
+--                   (quorum mode): it waits without a place, woken whenever room appears
 -- KEYS[6]  seq      STRING counter behind the arrival numbers
 -- KEYS[7]  wake prefix: waiter T blocks (BLPOP) on the LIST KEYS[7] .. T. Those keys are
 --          derived, not declared, but share the {LOCK} hash tag and so the slot.
@@ -127,12 +128,26 @@ end
 
 -- Wakes the waiters that may take the lock now: one push onto each one's wake list, unless
 -- it already has one.
+local function wake(token, ttl)
+	local key = K_WAKE .. token
+	if redis.call('LLEN', key) == 0 then
+		redis.call('RPUSH', key, '1')
+		redis.call('PEXPIRE', key, ttl)
+	end
+end
+
 local function wake_heads(limit, ttl)
-	for _, head in ipairs(admissible(lock_limit(limit))) do
-		local key = K_WAKE .. head
-		if redis.call('LLEN', key) == 0 then
-			redis.call('RPUSH', key, '1')
-			redis.call('PEXPIRE', key, ttl)
+	limit = lock_limit(limit)
+	for _, head in ipairs(admissible(limit)) do
+		wake(head, ttl)
+	end
+	-- Watchers, when there is room for another holder of either mode: they try again.
+	local exclusive, shared = holder_shape()
+	if fits('x', exclusive, shared, limit) or fits('s', exclusive, shared, limit) then
+		for _, token in ipairs(redis.call('ZRANGE', K_QEXP, 0, -1)) do
+			if not redis.call('ZSCORE', K_QUEUE, token) then
+				wake(token, ttl)
+			end
 		end
 	end
 end

@@ -104,6 +104,44 @@ def test_wait_runs_out_and_signals_while_waiting():
         holder.wait().expect(0)
 
 
+def blocked_clients(srv):
+    with srv.client() as c:
+        text = c.call("CLIENT", "LIST")
+    text = text.decode() if isinstance(text, bytes) else text
+    return sum(1 for line in text.splitlines() if "cmd=blpop" in line)
+
+
+def test_waiters_are_counted_and_woken():
+    """A quorum waiter is a waiter: --status counts it, and it waits blocked on a server
+    (BLPOP), woken by the release rather than polling."""
+    with Scope("q-woken") as sc:
+        srvs = servers(sc)
+        lock = sc.lock("woken")
+        log = sc.path("log")
+        holder = Holder(sc, srvs[0].url(), lock, "h", extra=args_for(srvs[1:]), log=log)
+        holder.started()
+        waiters = [Holder(sc, srvs[0].url(), lock, f"w{i}", extra=args_for(srvs[1:]), log=log)
+                   for i in range(2)]
+        harness.wait_until(lambda: sum(blocked_clients(s) for s in srvs) == 2, 20,
+                           "both waiters to block on a server")
+        st = harness.lock_status(sc, srvs[0].url(), lock, extra=args_for(srvs[1:]))
+        assert st["waiters"] == 2, f"--status counts {st['waiters']} waiters, not 2"
+        holder.release()
+        holder.wait().expect(0)
+        first = harness.wait_until(lambda: next((w for w in waiters if w.has_run()), None), 20,
+                                   "a waiter to get the lock after the release")
+        first.release()
+        other = [w for w in waiters if w is not first][0]
+        other.started()
+        other.release()
+        for w in waiters:
+            w.wait().expect(0)
+        lines = harness.read_file(log).split("\n")
+        assert lines[:2] == ["h start", "h end"], f"a waiter ran before the holder ended: {lines}"
+        # Nobody polled meanwhile: each waiter was woken, not timed out (its BLPOP lasts
+        # up to half the 30 s TTL, and the whole test took a few seconds).
+
+
 def test_minority_down_still_works():
     with Scope("q-minority") as sc:
         srvs = servers(sc)
