@@ -171,11 +171,14 @@ struct conn_poll {
 	uv_poll_t handle;
 	redisAsyncContext *ac; /* NULL once hiredis has cleaned up */
 	int events;
+	bool tls;
 };
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
 	struct conn_poll *poll = handle->data;
-	tls_clear_errors();
+	if (poll->tls) {
+		tls_clear_errors();
+	}
 	if (status < 0) {
 		/* libuv stopped the handle on a socket error: let hiredis read the error. A
 		 * context still connecting learns it from the write side (SO_ERROR). */
@@ -229,7 +232,7 @@ static void poll_cleanup(void *data) {
 	uv_close((uv_handle_t *)&poll->handle, on_poll_closed);
 }
 
-static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop, bool tls) {
 	struct conn_poll *poll = calloc(1, sizeof(*poll));
 	if (poll == NULL) {
 		return -1;
@@ -240,6 +243,7 @@ static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop) {
 	}
 	poll->handle.data = poll;
 	poll->ac = ac;
+	poll->tls = tls;
 	ac->ev.data = poll;
 	ac->ev.addRead = poll_add_read;
 	ac->ev.delRead = poll_del_read;
@@ -391,7 +395,7 @@ static void start_connect(struct conn *conn, uint64_t timeout_ms) {
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 	ac->data = conn;
-	if (poll_attach(ac, conn->loop) < 0) {
+	if (poll_attach(ac, conn->loop, conn->endpoint.tls) < 0) {
 		error_set(&err, RW_ERROR_INTERNAL, "cannot watch the connection to %s", conn->address);
 		redisAsyncFree(ac);
 		conn_fail(conn, &err, true);

@@ -38,7 +38,6 @@ struct quorum {
 	struct lock *lock; /* the caller's: receives the fence */
 	size_t count, majority;
 	unsigned acquire_rounds; /* acquire rounds started */
-	bool watch;              /* the next acquire round watches */
 	unsigned closing;        /* connections being destroyed: q is not freed meanwhile */
 	bool destroying;
 	uv_timer_t drain_timer; /* after destroy: bounds the wait for the last cleanups */
@@ -116,6 +115,22 @@ static void round_free_if_done(struct round *r) {
 	}
 }
 
+/* A round of `op` that reports to cb, or NULL when out of memory. */
+static struct round *new_round(struct quorum *q, enum round_op op, uint64_t timeout_ms,
+	lock_done_cb *cb, void *data) {
+	struct round *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return NULL;
+	}
+	r->q = q;
+	r->op = op;
+	r->cb = cb;
+	r->data = data;
+	r->timeout_ms = timeout_ms;
+	r->view_from[0] = r->view_from[1] = q->count;
+	return r;
+}
+
 static void report(struct round *r, enum lock_result result, const struct lock_busy *busy,
 	const struct lock_status *status, const struct rw_error *err) {
 	lock_done_cb *cb = r->cb;
@@ -133,14 +148,10 @@ static int send_one(struct round *r, size_t i);
 /* Gives back whatever server i granted (a late or a useless grant). */
 static void tidy(struct quorum *q, size_t i) {
 	q->servers[i].holding = false;
-	struct round *r = calloc(1, sizeof(*r));
+	struct round *r = new_round(q, OP_TIDY, 2000, NULL, NULL);
 	if (r == NULL) {
 		return; /* the grant expires by itself */
 	}
-	r->q = q;
-	r->op = OP_TIDY;
-	r->timeout_ms = 2000;
-	r->view_from[0] = r->view_from[1] = q->count;
 	if (send_one(r, i) < 0) {
 		free(r);
 	}
@@ -216,8 +227,7 @@ static const struct rw_error *failure_of(struct round *r, struct rw_error *buf) 
 	return buf;
 }
 
-static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, lock_done_cb *cb,
-	void *data, struct rw_error *err);
+static int start_round(struct round *r, struct rw_error *err);
 
 static void conclude_acquire(struct round *r) {
 	struct quorum *q = r->q;
@@ -239,7 +249,7 @@ static void conclude_acquire(struct round *r) {
 		lock_done_cb *cb = r->cb;
 		r->cb = NULL;
 		struct rw_error err = {0};
-		if (start_round(q, OP_RAISE, r->timeout_ms, cb, r->data, &err) < 0) {
+		if (start_round(new_round(q, OP_RAISE, r->timeout_ms, cb, r->data), &err) < 0) {
 			tidy_all_holding(q);
 			if (!q->destroying) {
 				cb(LOCK_RESULT_ERROR, NULL, NULL, &err, r->data);
@@ -559,22 +569,13 @@ static bool goes_to(enum round_op op, const struct quorum_server *srv) {
 	return op != OP_RAISE || srv->holding;
 }
 
-static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, lock_done_cb *cb,
-	void *data, struct rw_error *err) {
-	struct round *r = calloc(1, sizeof(*r));
+/* Sends r (from new_round; NULL when that ran out of memory) to its servers. */
+static int start_round(struct round *r, struct rw_error *err) {
 	if (r == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
-	r->q = q;
-	r->op = op;
-	r->cb = cb;
-	r->data = data;
-	r->timeout_ms = timeout_ms;
-	r->view_from[0] = r->view_from[1] = q->count;
-	if (op == OP_ACQUIRE) {
-		r->number = ++q->acquire_rounds;
-		r->watch = q->watch;
-	}
+	struct quorum *q = r->q;
+	enum round_op op = r->op;
 	for (size_t i = 0; i < q->count; i++) {
 		if (!goes_to(op, &q->servers[i])) {
 			continue;
@@ -602,8 +603,12 @@ static int start_round(struct quorum *q, enum round_op op, uint64_t timeout_ms, 
 
 int quorum_acquire(struct quorum *q, uint64_t timeout_ms, bool watch, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
-	q->watch = watch;
-	return start_round(q, OP_ACQUIRE, timeout_ms, cb, data, err);
+	struct round *r = new_round(q, OP_ACQUIRE, timeout_ms, cb, data);
+	if (r != NULL) {
+		r->number = ++q->acquire_rounds;
+		r->watch = watch;
+	}
+	return start_round(r, err);
 }
 
 int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data,
@@ -614,16 +619,10 @@ int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data
 		if (srv->conn == NULL || conn_is_broken(srv->conn) || srv->blocked) {
 			continue;
 		}
-		struct round *r = calloc(1, sizeof(*r));
+		struct round *r = new_round(q, OP_WAIT, wait_ms, cb, data);
 		if (r == NULL) {
 			return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 		}
-		r->q = q;
-		r->op = OP_WAIT;
-		r->cb = cb;
-		r->data = data;
-		r->timeout_ms = wait_ms;
-		r->view_from[0] = r->view_from[1] = q->count;
 		r->sent = 1;
 		if (send_one(r, i) == 0) {
 			return 0;
@@ -635,27 +634,27 @@ int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data
 
 int quorum_extend(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
-	return start_round(q, OP_EXTEND, timeout_ms, cb, data, err);
+	return start_round(new_round(q, OP_EXTEND, timeout_ms, cb, data), err);
 }
 
 int quorum_release(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
-	return start_round(q, OP_RELEASE, timeout_ms, cb, data, err);
+	return start_round(new_round(q, OP_RELEASE, timeout_ms, cb, data), err);
 }
 
 int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
-	return start_round(q, OP_LEAVE, timeout_ms, cb, data, err);
+	return start_round(new_round(q, OP_LEAVE, timeout_ms, cb, data), err);
 }
 
 int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
-	return start_round(q, OP_STATUS, timeout_ms, cb, data, err);
+	return start_round(new_round(q, OP_STATUS, timeout_ms, cb, data), err);
 }
 
 int quorum_break(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
-	return start_round(q, OP_BREAK, timeout_ms, cb, data, err);
+	return start_round(new_round(q, OP_BREAK, timeout_ms, cb, data), err);
 }
 
 /* A server that does not answer a cleanup within this after destroy is left to expire the

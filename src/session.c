@@ -434,29 +434,51 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	wait_for_wake_up(s);
 }
 
-static void start_acquire(struct session *s) {
-	struct rw_error err = {0};
+static lock_done_cb on_extended;
+static lock_done_cb on_released;
+
+/* The lock steps, on the one server or on every server (quorum mode): each starts one
+ * request that reports to its callback, or returns -1 with err set. */
+static int send_acquire(struct session *s, struct rw_error *err) {
+	bool waits = s->opts->wait_forever || s->opts->wait_ms > 0;
 	if (s->quorum != NULL) {
-		s->sent_ms = clock_mono_ms();
-		s->in_flight = true;
-		bool watch = s->opts->wait_forever || s->opts->wait_ms > 0;
-		if (quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, watch, on_acquired, s, &err) < 0) {
-			s->in_flight = false;
-			acquire_failed(s, &err);
-		}
-		return;
+		return quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, waits, on_acquired, s, err);
 	}
 	struct conn *conn = usable_conn(s, STARTUP_TIMEOUT_MS);
 	if (conn == NULL) {
-		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
-		finish(s, &err);
-		return;
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
-	enum lock_try how = s->opts->wait_forever || s->opts->wait_ms > 0 ? LOCK_TRY_QUEUE :
-									   LOCK_TRY_ONCE;
+	return lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS,
+		waits ? LOCK_TRY_QUEUE : LOCK_TRY_ONCE, on_acquired, s, err);
+}
+
+static int send_extend(struct session *s, struct rw_error *err) {
+	if (s->quorum != NULL) {
+		return quorum_extend(s->quorum, s->timing.request_timeout, on_extended, s, err);
+	}
+	struct conn *conn = usable_conn(s, s->timing.request_timeout);
+	if (conn == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+	}
+	return lock_extend(&s->lock, conn, s->timing.request_timeout, on_extended, s, err);
+}
+
+static int send_release(struct session *s, struct rw_error *err) {
+	if (s->quorum != NULL) {
+		return quorum_release(s->quorum, RELEASE_TIMEOUT_MS, on_released, s, err);
+	}
+	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
+	if (conn == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+	}
+	return lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, err);
+}
+
+static void start_acquire(struct session *s) {
+	struct rw_error err = {0};
 	s->sent_ms = clock_mono_ms();
 	s->in_flight = true;
-	if (lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS, how, on_acquired, s, &err) < 0) {
+	if (send_acquire(s, &err) < 0) {
 		s->in_flight = false;
 		acquire_failed(s, &err);
 	}
@@ -587,25 +609,10 @@ static void beat(struct session *s) {
 	if (s->phase != PHASE_RUNNING || s->lost || s->in_flight) {
 		return;
 	}
-	if (s->quorum != NULL) {
-		s->sent_ms = clock_mono_ms();
-		s->in_flight = true;
-		if (quorum_extend(s->quorum, s->timing.request_timeout, on_extended, s, &err) < 0) {
-			s->in_flight = false;
-			extend_failed(s, &err);
-		}
-		return;
-	}
-	struct conn *conn = usable_conn(s, s->timing.request_timeout);
-	if (conn == NULL) {
-		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
-		extend_failed(s, &err);
-		return;
-	}
 	s->sent_ms = clock_mono_ms();
 	s->in_flight = true;
 	log_msg(LOG_DEBUG, "extending '%s'", s->opts->lock);
-	if (lock_extend(&s->lock, conn, s->timing.request_timeout, on_extended, s, &err) < 0) {
+	if (send_extend(s, &err) < 0) {
 		s->in_flight = false;
 		extend_failed(s, &err);
 	}
@@ -660,14 +667,7 @@ static void start_release(struct session *s, const struct rw_error *after) {
 		s->out->err = *after; /* reported once the release is done */
 	}
 	s->phase = PHASE_RELEASING;
-	if (s->quorum != NULL) {
-		if (quorum_release(s->quorum, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
-			on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
-		}
-		return;
-	}
-	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
-	if (conn == NULL || lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, &err) < 0) {
+	if (send_release(s, &err) < 0) {
 		on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
 	}
 }

@@ -23,7 +23,8 @@ struct tls_context {
 	SSL_CTX *ssl_ctx;
 };
 
-/* The most specific reason OpenSSL has queued, or `fallback`. Empties the queue. */
+/* The most specific reason OpenSSL has queued, or `fallback` (which may be NULL). Empties
+ * the queue. */
 static const char *openssl_reason(const char *fallback) {
 	unsigned long code = ERR_peek_last_error();
 	const char *reason = code ? ERR_reason_error_string(code) : NULL;
@@ -138,9 +139,7 @@ bool tls_describe_failure(void *session, char *buf, size_t size) {
 			X509_verify_cert_error_string(verify));
 		return true;
 	}
-	unsigned long code = ERR_peek_last_error();
-	const char *reason = code ? ERR_reason_error_string(code) : NULL;
-	ERR_clear_error();
+	const char *reason = openssl_reason(NULL);
 	if (reason == NULL) {
 		return false;
 	}
