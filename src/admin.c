@@ -128,7 +128,7 @@ void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_
 			quorum_status(admin.quorum, ADMIN_TIMEOUT_MS, on_done, &admin, err) :
 			quorum_break(admin.quorum, ADMIN_TIMEOUT_MS, on_done, &admin, err);
 	} else {
-		admin.conn = conn_create(loop, &opts->servers[0], tls, ADMIN_TIMEOUT_MS);
+		admin.conn = conn_create(loop, &opts->servers[0], tls);
 		if (admin.conn == NULL) {
 			error_set(err, RW_ERROR_INTERNAL, "out of memory");
 			return;

@@ -24,6 +24,7 @@ struct rw_error {
 	enum rw_error_kind kind;
 	int signal;        /* RW_ERROR_INTERRUPTED: the signal number */
 	const char *hint;  /* static text: what to do next, or NULL for the kind's default */
+	bool final;        /* RW_ERROR_SERVER: trying again cannot help (e.g. --sync refused) */
 	char message[768]; /* what happened, never a password */
 };
 

@@ -63,6 +63,9 @@ struct call {
 	void *data;
 	enum lock_try how;
 	bool retried_with_eval;
+	struct conn_replicas replicas; /* with lock->sync: filled for acquire and extend */
+	bool giving_back;              /* --sync refused a grant: the leave script runs */
+	struct rw_error give_back_why;
 };
 
 static int fill_random_token(char *hex, struct rw_error *err) {
@@ -115,6 +118,7 @@ int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error 
 	lock->mode = opts->mode == LOCK_SHARED ? "s" : "x";
 	lock->task = opts->task ? opts->task : "";
 	lock->name = opts->lock;
+	lock->sync = opts->sync;
 	return 0;
 }
 
@@ -295,6 +299,43 @@ static void finish_call(struct call *call, enum lock_result result, const struct
 	cb(result, busy, status, err, data);
 }
 
+static bool synced(const struct call *call) {
+	return call->lock->sync &&
+		(call->script == &script_acquire || call->script == &script_extend);
+}
+
+/* --sync: a grant or an extension that not every online replica acknowledged. A grant is
+ * given back (the leave script) and reported after that; an extension is reported as
+ * failed. Returns false when the replicas are all there. */
+static bool replicas_short(struct call *call) {
+	struct rw_error err = {0};
+	if (!synced(call) || call->replicas.acked >= call->replicas.online) {
+		return false;
+	}
+	char what[200];
+	(void)error_format(what, sizeof(what), "only %d of %d replicas of %s acknowledged",
+		call->replicas.acked, call->replicas.online, conn_address(call->conn));
+	if (call->script == &script_extend) {
+		error_set(&err, RW_ERROR_SERVER, "extend (--sync): %s the extension within %" PRIu64
+			" ms", what, call->timeout_ms);
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &err);
+		return true;
+	}
+	error_set(&call->give_back_why, RW_ERROR_SERVER, "'%s' was granted, but %s it within %"
+		PRIu64 " ms, so it was given back (--sync)", call->lock->name, what, call->timeout_ms);
+	call->give_back_why.hint = "check the replicas' link to the master (INFO replication), "
+				   "or run without --sync";
+	call->give_back_why.final = true;
+	call->giving_back = true;
+	call->script = &script_leave;
+	call->retried_with_eval = false;
+	if (send_call(call, false, &err) < 0) {
+		struct rw_error why = call->give_back_why;
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &why);
+	}
+	return true;
+}
+
 /* Decodes a script's answer and reports it. */
 static void report_script(struct call *call, const redisReply *reply) {
 	struct rw_error err = {0};
@@ -328,6 +369,9 @@ static void report_script(struct call *call, const redisReply *reply) {
 		finish_call(call, result, NULL, NULL, &wrapped);
 		return;
 	}
+	if (result == LOCK_RESULT_YES && replicas_short(call)) {
+		return; /* given back, or reported as a failed extension */
+	}
 	bool is_busy = call->script->reply == REPLY_ACQUIRE && result == LOCK_RESULT_NO;
 	bool has_status = call->script->reply == REPLY_HOLDERS ||
 		call->script->reply == REPLY_HOLDERS_WITH_WAITERS;
@@ -339,6 +383,13 @@ static void report_script(struct call *call, const redisReply *reply) {
 static void on_reply(const redisReply *reply, const struct rw_error *conn_err, void *data) {
 	struct call *call = data;
 	struct rw_error err = {0};
+	if (call->giving_back && (conn_err != NULL || reply->type != REDIS_REPLY_ERROR ||
+		strncmp(reply->str, "NOSCRIPT", 8) != 0 || call->retried_with_eval)) {
+		/* The grant expires by itself when the leave did not reach the server. */
+		struct rw_error why = call->give_back_why;
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &why);
+		return;
+	}
 	if (conn_err != NULL) {
 		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, conn_err);
 		return;
@@ -426,7 +477,8 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		len[i] = strlen(argv[i]);
 	}
 	(void)snprintf(what, sizeof(what), "%s %s", argv[0], call->script->name);
-	return conn_command(call->conn, what, call->timeout_ms, on_reply, call, argc, argv, len, err);
+	return conn_command_replicated(call->conn, what, call->timeout_ms, on_reply, call, argc,
+		argv, len, synced(call) ? &call->replicas : NULL, err);
 }
 
 static struct call *new_call(struct lock *lock, const struct script *script, struct conn *conn,

@@ -63,6 +63,7 @@ struct lock {
 	const char *task; /* borrowed from the options */
 	const char *name; /* borrowed from the options */
 	uint64_t fence;   /* valid once acquired */
+	bool sync;        /* --sync: acquire and extend wait for every online replica */
 };
 
 enum lock_try {
@@ -89,7 +90,12 @@ int lock_init(struct lock *lock, const struct rw_options *opts, struct rw_error 
 
 /* Each call starts one request on `conn` (borrowed; it must outlive the callback) and
  * reports exactly once, or fails to start, returning -1 with err set and never calling
- * back. `how`: what a busy answer leaves behind. */
+ * back. `how`: what a busy answer leaves behind.
+ *
+ * With lock->sync, acquire and extend succeed only once every replica online on the
+ * master has acknowledged them (WAIT). An acquire granted but not acknowledged in time is
+ * given back (the leave script) and reported as an error with `final` set; an extension
+ * not acknowledged is an error like any failed extension. */
 int lock_acquire(struct lock *lock, struct conn *conn, uint64_t timeout_ms, enum lock_try how,
 	lock_done_cb *cb, void *data, struct rw_error *err);
 int lock_extend(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,

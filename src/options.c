@@ -24,6 +24,7 @@ enum {
 	OPT_STATUS,
 	OPT_JSON,
 	OPT_BREAK,
+	OPT_SYNC,
 };
 
 static const char short_options[] = "+:r:t:w:nE:sxl:T:c:k:vqhV";
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
 	{"status", no_argument, NULL, OPT_STATUS},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"break", no_argument, NULL, OPT_BREAK},
+	{"sync", no_argument, NULL, OPT_SYNC},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -226,6 +228,9 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
 	case OPT_BREAK:
 		scan->brk = true;
 		return 0;
+	case OPT_SYNC:
+		opts->sync = true;
+		return 0;
 	case 'v':
 		opts->verbosity = opts->verbosity < 0 ? 1 : opts->verbosity + 1;
 		return 0;
@@ -282,6 +287,21 @@ static char *default_task(const struct rw_options *opts) {
 	return task;
 }
 
+/* True when `text` starts with a URL scheme ("redis://", "redis+sentinel://", ...). */
+static bool starts_with_scheme(const char *text) {
+	const char *p = text;
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+		return false;
+	}
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		*p == '+' || *p == '-' || *p == '.') {
+		p++;
+	}
+	return strncmp(p, "://", 3) == 0;
+}
+
+/* A comma starts a new URL only where a scheme follows, so that the host list of a
+ * Sentinel URL ("redis+sentinel://h1,h2/M") stays whole. */
 static int split_server_list(const char *list, struct scan *scan, char *storage, size_t size,
 	struct rw_error *err) {
 	if (strlen(list) >= size) {
@@ -289,7 +309,11 @@ static int split_server_list(const char *list, struct scan *scan, char *storage,
 	}
 	strcpy(storage, list);
 	for (char *item = storage, *next; item != NULL; item = next) {
-		next = strchr(item, ',');
+		next = item;
+		while ((next = strchr(next, ',')) != NULL && !starts_with_scheme(next + 1) &&
+			next[1] != '\0' && next[1] != ',') {
+			next++;
+		}
 		if (next != NULL) {
 			*next++ = '\0';
 		}
@@ -305,8 +329,12 @@ static int split_server_list(const char *list, struct scan *scan, char *storage,
 
 /* The same Redis database, as far as the URLs tell. */
 static bool same_server(const struct rw_endpoint *a, const struct rw_endpoint *b) {
-	if (a->kind != b->kind || a->db != b->db) {
+	if (a->kind != b->kind || a->db != b->db || a->sentinel != b->sentinel) {
 		return false;
+	}
+	if (a->sentinel) {
+		return strcmp(a->master, b->master) == 0 && a->sentinels[0].port == b->sentinels[0].port &&
+			strcasecmp(a->sentinels[0].host, b->sentinels[0].host) == 0;
 	}
 	if (a->kind == ENDPOINT_UNIX) {
 		return strcmp(a->path, b->path) == 0;

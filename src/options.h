@@ -28,7 +28,8 @@ enum lock_mode {
 
 /* What rwith reads from its environment, passed in so that parsing stays pure. */
 struct rw_env {
-	const char *rwith_redis_url; /* $RWITH_REDIS_URL: one URL or a comma-separated list */
+	const char *rwith_redis_url; /* $RWITH_REDIS_URL: one URL or a comma-separated list (a
+	                                comma starts a new URL only where a scheme follows) */
 	const char *redis_url;       /* $REDIS_URL: always a single URL */
 	const char *tls_ca;          /* $RWITH_TLS_CA */
 	const char *notify_socket;   /* $NOTIFY_SOCKET: systemd's, when it runs us */
@@ -55,6 +56,7 @@ struct rw_options {
 	const char *notify_socket; /* borrowed from the environment; NULL: not under systemd */
 	bool ready_by_command;     /* --notify-ready=command: READY=1 is the command's to send */
 	bool json;
+	bool sync; /* --sync: WAIT for every online replica at the acquisition and each heartbeat */
 	int verbosity; /* -1 quiet, 0 default, 1 -v, 2 -vv */
 
 	char *const *command; /* borrowed from argv, NULL-terminated; NULL with -c */

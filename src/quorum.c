@@ -96,14 +96,12 @@ struct quorum *quorum_create(uv_loop_t *loop, const struct rw_options *opts,
 	return q;
 }
 
-/* The server's connection, made anew when it broke. */
-static struct conn *server_conn(struct quorum *q, size_t i, uint64_t timeout_ms) {
+/* The server's conn (which reconnects by itself), made at first use. */
+static struct conn *server_conn(struct quorum *q, size_t i) {
 	struct quorum_server *srv = &q->servers[i];
-	if (srv->conn != NULL && !conn_is_broken(srv->conn)) {
-		return srv->conn;
+	if (srv->conn == NULL) {
+		srv->conn = conn_create(q->loop, &q->opts->servers[i], q->tls);
 	}
-	conn_destroy(srv->conn);
-	srv->conn = conn_create(q->loop, &q->opts->servers[i], q->tls, timeout_ms);
 	return srv->conn;
 }
 
@@ -495,7 +493,7 @@ static int send_one(struct round *r, size_t i) {
 		q->servers[i].unblocked = true;
 		close_conn(q, i);
 	}
-	struct conn *conn = server_conn(q, i, r->timeout_ms);
+	struct conn *conn = server_conn(q, i);
 	struct request *req = calloc(1, sizeof(*req));
 	if (conn == NULL || req == NULL) {
 		free(req);

@@ -183,17 +183,16 @@ static void finish_lost(struct session *s) {
 
 /* ---- the connection ------------------------------------------------------------------- */
 
-/* A usable connection: the current one, or a new one if it broke. */
-static struct conn *usable_conn(struct session *s, uint64_t timeout_ms) {
-	if (s->conn != NULL && !conn_is_broken(s->conn)) {
-		return s->conn;
-	}
-	if (s->conn != NULL) {
+/* The server's conn, made at first use; it reconnects (and follows a cluster or a
+ * failover) by itself. */
+static struct conn *usable_conn(struct session *s) {
+	if (s->conn != NULL && conn_is_broken(s->conn)) {
 		s->reconnects++;
 		log_msg(LOG_DEBUG, "reconnecting to %s", conn_address(s->conn));
 	}
-	conn_destroy(s->conn);
-	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls, timeout_ms);
+	if (s->conn == NULL) {
+		s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls);
+	}
 	return s->conn;
 }
 
@@ -296,7 +295,7 @@ static void leave_and_finish(struct session *s, const struct rw_error *outcome) 
 	/* Destroying the connection cancels a blocked BLPOP or an acquire in flight; their
 	 * callbacks see PHASE_ABORTING and do nothing. */
 	conn_destroy(s->conn);
-	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls, ABORT_TIMEOUT_MS);
+	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls);
 	if (s->conn == NULL ||
 		lock_leave(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
 		finish(s, NULL);
@@ -322,7 +321,7 @@ static void on_reconnect_timer(uv_timer_t *timer) {
 
 static void acquire_failed(struct session *s, const struct rw_error *err) {
 	uint64_t now = clock_mono_ms();
-	if (!s->ever_answered || err->kind != RW_ERROR_SERVER) {
+	if (!s->ever_answered || err->kind != RW_ERROR_SERVER || err->final) {
 		finish(s, err);
 		return;
 	}
@@ -444,7 +443,7 @@ static int send_acquire(struct session *s, struct rw_error *err) {
 	if (s->quorum != NULL) {
 		return quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, waits, on_acquired, s, err);
 	}
-	struct conn *conn = usable_conn(s, STARTUP_TIMEOUT_MS);
+	struct conn *conn = usable_conn(s);
 	if (conn == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
@@ -456,7 +455,7 @@ static int send_extend(struct session *s, struct rw_error *err) {
 	if (s->quorum != NULL) {
 		return quorum_extend(s->quorum, s->timing.request_timeout, on_extended, s, err);
 	}
-	struct conn *conn = usable_conn(s, s->timing.request_timeout);
+	struct conn *conn = usable_conn(s);
 	if (conn == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
@@ -467,7 +466,7 @@ static int send_release(struct session *s, struct rw_error *err) {
 	if (s->quorum != NULL) {
 		return quorum_release(s->quorum, RELEASE_TIMEOUT_MS, on_released, s, err);
 	}
-	struct conn *conn = usable_conn(s, RELEASE_TIMEOUT_MS);
+	struct conn *conn = usable_conn(s);
 	if (conn == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}

@@ -58,21 +58,55 @@ static int parse_number(const char *begin, const char *end, long min, long max, 
 	return 0;
 }
 
-/* The query string: only "db=N" is understood. */
+/* One "name=value" of the query string, [begin, end). */
+static int parse_parameter(const char *begin, const char *end, struct rw_endpoint *ep,
+	const char *shown, struct rw_error *err) {
+	const char *eq = memchr(begin, '=', (size_t)(end - begin));
+	size_t name_len = eq ? (size_t)(eq - begin) : (size_t)(end - begin);
+	const char *value = eq ? eq + 1 : end;
+	long db;
+	if (name_len == 2 && strncmp(begin, "db", 2) == 0) {
+		if (parse_number(value, end, 0, 1000000, &db) < 0) {
+			return error_set(err, RW_ERROR_USAGE, "invalid database number in URL '%s'", shown);
+		}
+		ep->db = (int)db;
+		return 0;
+	}
+	if (ep->sentinel && name_len == 13 && strncmp(begin, "sentinel_user", 13) == 0) {
+		if (percent_decode(value, end, ep->sentinel_user, sizeof(ep->sentinel_user)) < 0) {
+			return error_set(err, RW_ERROR_USAGE, "invalid sentinel_user in URL '%s'", shown);
+		}
+		return 0;
+	}
+	if (ep->sentinel && name_len == 17 && strncmp(begin, "sentinel_password", 17) == 0) {
+		if (percent_decode(value, end, ep->sentinel_password,
+			sizeof(ep->sentinel_password)) < 0) {
+			return error_set(err, RW_ERROR_USAGE, "invalid sentinel_password in URL '%s'",
+				shown);
+		}
+		ep->has_sentinel_password = true;
+		return 0;
+	}
+	return error_set(err, RW_ERROR_USAGE, ep->sentinel ?
+		"unsupported parameter in URL '%s': only 'db', 'sentinel_user' and "
+		"'sentinel_password' are understood" :
+		"unsupported parameter in URL '%s': only '?db=N' is understood", shown);
+}
+
+/* The query string: "db=N", and for Sentinel URLs the sentinels' credentials. */
 static int parse_query(const char *query, struct rw_endpoint *ep, const char *shown,
 	struct rw_error *err) {
 	if (query == NULL || *query == '\0') {
 		return 0;
 	}
-	long db;
-	if (strncmp(query, "db=", 3) != 0) {
-		return error_set(err, RW_ERROR_USAGE,
-			"unsupported parameter in URL '%s': only '?db=N' is understood", shown);
+	for (const char *item = query; item != NULL;) {
+		const char *amp = strchr(item, '&');
+		const char *end = amp ? amp : item + strlen(item);
+		if (parse_parameter(item, end, ep, shown, err) < 0) {
+			return -1;
+		}
+		item = amp ? amp + 1 : NULL;
 	}
-	if (parse_number(query + 3, query + strlen(query), 0, 1000000, &db) < 0) {
-		return error_set(err, RW_ERROR_USAGE, "invalid database number in URL '%s'", shown);
-	}
-	ep->db = (int)db;
 	return 0;
 }
 
@@ -104,8 +138,10 @@ static int parse_userinfo(const char *begin, const char *end, struct rw_endpoint
 	return 0;
 }
 
-static int parse_host_port(const char *begin, const char *end, struct rw_endpoint *ep,
-	const char *shown, struct rw_error *err) {
+/* "host[:port]" or "[v6]:port" spanning [begin, end) into *host and *port, which has
+ * `default_port` when none is given. */
+static int parse_host_port(const char *begin, const char *end, char *ret_host, uint16_t *ret_port,
+	uint16_t default_port, const char *shown, struct rw_error *err) {
 	const char *host_end = end, *port = NULL;
 	const char *host = begin;
 	if (begin < end && *begin == '[') {
@@ -132,7 +168,7 @@ static int parse_host_port(const char *begin, const char *end, struct rw_endpoin
 	if (host_len == 0) {
 		return error_set(err, RW_ERROR_USAGE, "no host in URL '%s'", shown);
 	}
-	if (host_len >= sizeof(ep->host)) {
+	if (host_len >= sizeof(((struct rw_endpoint *)0)->host)) {
 		return error_set(err, RW_ERROR_USAGE, "host name too long in URL '%s'", shown);
 	}
 	for (const char *p = host; p < host_end; p++) {
@@ -140,16 +176,13 @@ static int parse_host_port(const char *begin, const char *end, struct rw_endpoin
 			return error_set(err, RW_ERROR_USAGE, "invalid host in URL '%s'", shown);
 		}
 	}
-	memcpy(ep->host, host, host_len);
-	ep->host[host_len] = '\0';
-	ep->port = 6379;
-	if (port != NULL) {
-		long value;
-		if (parse_number(port, end, 1, 65535, &value) < 0) {
-			return error_set(err, RW_ERROR_USAGE, "invalid port in URL '%s'", shown);
-		}
-		ep->port = (uint16_t)value;
+	long value = default_port;
+	if (port != NULL && parse_number(port, end, 1, 65535, &value) < 0) {
+		return error_set(err, RW_ERROR_USAGE, "invalid port in URL '%s'", shown);
 	}
+	memcpy(ret_host, host, host_len);
+	ret_host[host_len] = '\0';
+	*ret_port = (uint16_t)value;
 	return 0;
 }
 
@@ -166,7 +199,7 @@ static int parse_tcp(const char *rest, struct rw_endpoint *ep, const char *shown
 	const char *authority_end = path ? path : (query ? query : rest + strlen(rest));
 	const char *host;
 	if (parse_userinfo(rest, authority_end, ep, &host, shown, err) < 0 ||
-		parse_host_port(host, authority_end, ep, shown, err) < 0) {
+		parse_host_port(host, authority_end, ep->host, &ep->port, 6379, shown, err) < 0) {
 		return -1;
 	}
 	if (path != NULL) {
@@ -179,6 +212,61 @@ static int parse_tcp(const char *rest, struct rw_endpoint *ep, const char *shown
 			}
 			ep->db = (int)db;
 		}
+	}
+	return parse_query(query ? query + 1 : NULL, ep, shown, err);
+}
+
+/* [user[:password]@]host[:port][,host[:port]...]/MASTER[/db][?query] */
+static int parse_sentinel(const char *rest, struct rw_endpoint *ep, const char *shown,
+	struct rw_error *err) {
+	const char *at = strrchr(rest, '@');
+	const char *after_at = at ? at + 1 : rest;
+	const char *query = strchr(after_at, '?');
+	const char *end = query ? query : after_at + strlen(after_at);
+	const char *path = memchr(after_at, '/', (size_t)(end - after_at));
+	const char *hosts;
+	if (path == NULL || path + 1 == end || path[1] == '/') {
+		return error_set(err, RW_ERROR_USAGE,
+			"URL '%s' names no master: write redis+sentinel://host:26379/MASTER", shown);
+	}
+	if (parse_userinfo(rest, path, ep, &hosts, shown, err) < 0) {
+		return -1;
+	}
+	for (const char *item = hosts; item < path;) {
+		const char *comma = memchr(item, ',', (size_t)(path - item));
+		const char *item_end = comma ? comma : path;
+		if (ep->sentinel_count == URL_MAX_SENTINELS) {
+			return error_set(err, RW_ERROR_USAGE, "URL '%s' names more than %d sentinels",
+				shown, URL_MAX_SENTINELS);
+		}
+		struct rw_sentinel_address *s = &ep->sentinels[ep->sentinel_count];
+		if (parse_host_port(item, item_end, s->host, &s->port, URL_SENTINEL_PORT, shown,
+			err) < 0) {
+			return -1;
+		}
+		ep->sentinel_count++;
+		item = comma ? comma + 1 : path;
+		if (comma != NULL && item == path) {
+			return error_set(err, RW_ERROR_USAGE, "no host in URL '%s'", shown);
+		}
+	}
+	const char *master = path + 1;
+	const char *master_end = memchr(master, '/', (size_t)(end - master));
+	if (master_end == NULL) {
+		master_end = end;
+	} else {
+		long db;
+		if (master_end + 1 < end) {
+			if (parse_number(master_end + 1, end, 0, 1000000, &db) < 0) {
+				return error_set(err, RW_ERROR_USAGE, "invalid database number in URL '%s'",
+					shown);
+			}
+			ep->db = (int)db;
+		}
+	}
+	if (percent_decode(master, master_end, ep->master, sizeof(ep->master)) < 0 ||
+		ep->master[0] == '\0') {
+		return error_set(err, RW_ERROR_USAGE, "invalid master name in URL '%s'", shown);
 	}
 	return parse_query(query ? query + 1 : NULL, ep, shown, err);
 }
@@ -222,6 +310,11 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err) {
 	} else {
 		(void)snprintf(shown, sizeof(shown), "%s", text);
 	}
+	/* A Sentinel URL's query may hold the sentinels' password: never quote it. */
+	char *query = strchr(shown, '?');
+	if (query != NULL && strstr(query, "sentinel_password") != NULL) {
+		(void)snprintf(query, sizeof(shown) - (size_t)(query - shown), "?...");
+	}
 	for (const char *p = text; *p; p++) {
 		if ((unsigned char)*p < ' ' || *p == 0x7f) {
 			return error_set(err, RW_ERROR_USAGE, "control character in server URL");
@@ -233,13 +326,20 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err) {
 	} else if (strncasecmp(text, "rediss://", 9) == 0) {
 		ep.tls = true;
 		rc = parse_tcp(text + 9, &ep, shown, err);
+	} else if (strncasecmp(text, "redis+sentinel://", 17) == 0) {
+		ep.sentinel = true;
+		rc = parse_sentinel(text + 17, &ep, shown, err);
+	} else if (strncasecmp(text, "rediss+sentinel://", 18) == 0) {
+		ep.sentinel = true;
+		ep.tls = true;
+		rc = parse_sentinel(text + 18, &ep, shown, err);
 	} else if (strncasecmp(text, "unix://", 7) == 0) {
 		ep.kind = ENDPOINT_UNIX;
 		rc = parse_unix(text + 7, &ep, shown, err);
 	} else {
 		rc = error_set(err, RW_ERROR_USAGE,
-			"unsupported server URL '%s': use redis://host:port, rediss://host:port or "
-			"unix:///path",
+			"unsupported server URL '%s': use redis://host:port, rediss://host:port, "
+			"unix:///path or redis+sentinel://host:port/MASTER",
 			shown);
 	}
 	if (rc < 0) {
@@ -249,28 +349,83 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err) {
 	return 0;
 }
 
-char *url_format_address(const struct rw_endpoint *ep, char *buf, size_t size) {
-	if (ep->kind == ENDPOINT_UNIX) {
-		(void)snprintf(buf, size, "%s", ep->path);
-	} else if (strchr(ep->host, ':') != NULL) {
-		(void)snprintf(buf, size, "[%s]:%u", ep->host, (unsigned)ep->port);
+static char *format_host_port(const char *host, uint16_t port, char *buf, size_t size) {
+	if (strchr(host, ':') != NULL) {
+		(void)snprintf(buf, size, "[%s]:%u", host, (unsigned)port);
 	} else {
-		(void)snprintf(buf, size, "%s:%u", ep->host, (unsigned)ep->port);
+		(void)snprintf(buf, size, "%s:%u", host, (unsigned)port);
 	}
 	return buf;
 }
 
+char *url_format_address(const struct rw_endpoint *ep, char *buf, size_t size) {
+	if (ep->sentinel) {
+		(void)snprintf(buf, size, "master '%s'", ep->master);
+	} else if (ep->kind == ENDPOINT_UNIX) {
+		(void)snprintf(buf, size, "%s", ep->path);
+	} else {
+		format_host_port(ep->host, ep->port, buf, size);
+	}
+	return buf;
+}
+
+/* "h1:26379,h2:26379/MASTER" */
+static void format_sentinels(const struct rw_endpoint *ep, char *buf, size_t size) {
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ep->sentinel_count && used < size; i++) {
+		char one[300];
+		format_host_port(ep->sentinels[i].host, ep->sentinels[i].port, one, sizeof(one));
+		int n = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "", one);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	if (used < size) {
+		(void)snprintf(buf + used, size - used, "/%s", ep->master);
+	}
+}
+
 char *url_format_masked(const struct rw_endpoint *ep, char *buf, size_t size) {
-	char address[300];
+	char address[1024];
 	char db[32] = "";
 	const char *scheme = ep->kind == ENDPOINT_UNIX ? "unix://" : (ep->tls ? "rediss://" : "redis://");
+	if (ep->sentinel) {
+		scheme = ep->tls ? "rediss+sentinel://" : "redis+sentinel://";
+	}
 	const char *secret = ep->has_password ? ":***" : "";
 	const char *at = (ep->user[0] != '\0' || ep->has_password) ? "@" : "";
-	url_format_address(ep, address, sizeof(address));
+	if (ep->sentinel) {
+		format_sentinels(ep, address, sizeof(address));
+	} else {
+		url_format_address(ep, address, sizeof(address));
+	}
 	if (ep->db != 0) {
 		(void)snprintf(db, sizeof(db), ep->kind == ENDPOINT_UNIX ? "?db=%d" : "/%d", ep->db);
 	}
 	/* User names are shown: they are not secret, and they help with "auth refused". */
 	(void)snprintf(buf, size, "%s%s%s%s%s%s", scheme, ep->user, secret, at, address, db);
 	return buf;
+}
+
+void url_sentinel_endpoint(const struct rw_endpoint *ep, size_t index, struct rw_endpoint *ret) {
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = ENDPOINT_TCP;
+	ret->tls = ep->tls;
+	(void)snprintf(ret->host, sizeof(ret->host), "%s", ep->sentinels[index].host);
+	ret->port = ep->sentinels[index].port;
+	(void)snprintf(ret->user, sizeof(ret->user), "%s", ep->sentinel_user);
+	(void)snprintf(ret->password, sizeof(ret->password), "%s", ep->sentinel_password);
+	ret->has_password = ep->has_sentinel_password;
+}
+
+void url_node_endpoint(const struct rw_endpoint *ep, const char *host, uint16_t port,
+	struct rw_endpoint *ret) {
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = ENDPOINT_TCP;
+	ret->tls = ep->tls;
+	(void)snprintf(ret->host, sizeof(ret->host), "%s", host);
+	ret->port = port;
+	memcpy(ret->user, ep->user, sizeof(ret->user));
+	memcpy(ret->password, ep->password, sizeof(ret->password));
+	ret->has_password = ep->has_password;
+	ret->db = ep->db;
 }
