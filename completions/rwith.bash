@@ -41,7 +41,7 @@ _rwith() {
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-r --redis -t --ttl --heartbeat -w --wait --timeout -n
 			--nonblock -E --conflict-exit-code -s --shared -x --exclusive -l --limit -T
-			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --notify-ready --status
+			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --sync --notify-ready --status
 			--json --break -v --verbose -q --quiet -h --help -V --version --' -- "$cur"))
 	fi
 } &&
