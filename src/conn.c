@@ -40,6 +40,7 @@
 #define MIN_TRY_MS 20u       /* with less time left, report rather than try again */
 #define FAILED_RECENTLY_MS 2000u
 #define SENTINEL_SHARE_MIN_MS 250u
+#define WAIT_MARGIN_MS 150u
 
 enum topology_kind {
 	TOPOLOGY_UNKNOWN, /* not a cluster as far as we know yet */
@@ -567,6 +568,7 @@ static void on_error_reply(struct request *req, size_t index, const redisReply *
 		}
 		conn->topology = TOPOLOGY_CLUSTER;
 		req->last_failure = why;
+		log_msg(LOG_DEBUG, "%s: %s", req->what, reply->str);
 		if (kind == TOPOLOGY_ERROR_MOVED) {
 			set_current(conn, find_or_add(conn, &target));
 		} else {
@@ -576,6 +578,7 @@ static void on_error_reply(struct request *req, size_t index, const redisReply *
 		start_try(req);
 		return;
 	case TOPOLOGY_ERROR_RETRY:
+		log_msg(LOG_DEBUG, "%s on %s: %s; trying again", req->what, conn->address, reply->str);
 		pause_then_retry(req, RETRY_PAUSE_MS, &why);
 		return;
 	case TOPOLOGY_ERROR_REROUTE:
@@ -632,9 +635,11 @@ static void on_info_reply(struct request *req, size_t index, const redisReply *r
 		finish_request(req, req->kept, NULL);
 		return;
 	}
-	/* WAIT's timeout 0 means for ever: leave a quarter of the time for its answer. */
+	/* WAIT's timeout 0 means for ever. The server notices a WAIT's timeout at its next
+	 * event loop turn, up to 100 ms late (hz 10): leave that, and a quarter, for the answer. */
 	uint64_t left = time_left(req);
-	uint64_t wait_ms = left - left / 4;
+	uint64_t margin = left / 4 > WAIT_MARGIN_MS ? left / 4 : WAIT_MARGIN_MS;
+	uint64_t wait_ms = left > 2 * margin ? left - margin : left / 2;
 	char count[16], timeout[24];
 	(void)snprintf(count, sizeof(count), "%d", req->online);
 	(void)snprintf(timeout, sizeof(timeout), "%" PRIu64, wait_ms > 0 ? wait_ms : 1);

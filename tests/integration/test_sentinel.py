@@ -1,0 +1,111 @@
+"""Redis Sentinel: redis+sentinel:// URLs name sentinels and a master; rwith asks them for
+the master, and follows a failover as soon as they announce it (CONTRACT.md, URLs).
+
+Each case starts a master with two replicas watched by three sentinels
+(topology.SentinelSet).
+"""
+
+import threading
+import time
+
+from harness import (EX_CONFLICT, EX_SERVER, Holder, Scope, closed_port, lock_status, main,
+                     read_file, wait_waiters)
+from topology import SentinelSet
+
+
+def holders_key(server, lock):
+    with server.client() as c:
+        return c.call("EXISTS", f"rwith:{{{lock}}}:holders")
+
+
+def test_url_forms_and_unknown_master():
+    """-r, $RWITH_REDIS_URL (the hosts' commas do not split it) and $REDIS_URL; a first
+    sentinel that is down is skipped; an unknown master and sentinels that are all down
+    are 69 with a line naming the master and the sentinels asked."""
+    with Scope("sen-url") as sc:
+        sentinels = SentinelSet(sc)
+        url = sentinels.url()
+        master = sentinels.master_server
+        lock = sc.lock("url")
+        probe = f"redis-cli -p {master.port} --raw exists 'rwith:{{{lock}}}:holders'"
+        res = sc.run(["-r", url, lock, "--", "sh", "-c", probe])
+        res.expect(0, "-r redis+sentinel://")
+        assert res.out.strip() == "1", res.describe()
+        sc.run([lock, "--", "true"], env={"RWITH_REDIS_URL": url}).expect(0, "RWITH_REDIS_URL")
+        sc.run([lock, "--", "true"], env={"REDIS_URL": url, "RWITH_REDIS_URL": ""}).expect(
+            0, "REDIS_URL")
+        down = f"127.0.0.1:{closed_port()}"
+        with_down = url.replace("redis+sentinel://", f"redis+sentinel://{down},")
+        sc.run(["-r", with_down, "--status", lock]).expect(0, "first sentinel down")
+        res = sc.run(["-r", sentinels.url(name="nosuchmaster"), lock, "--", "true"])
+        res.expect(EX_SERVER, "unknown master")
+        res.expect_diagnostic("nosuchmaster", "no sentinel knows",
+                              f"127.0.0.1:{sentinels.sentinel_servers[2].port}")
+        t0 = time.monotonic()
+        res = sc.run(["-r", f"redis+sentinel://{down},127.0.0.1:{closed_port()}/mymaster",
+                      lock, "--", "true"])
+        res.expect(EX_SERVER, "no sentinel answers")
+        res.expect_diagnostic("mymaster", down)
+        assert time.monotonic() - t0 < 10
+
+
+def test_failover_under_holder_and_waiter():
+    """SENTINEL FAILOVER while a holder runs (for longer than the old master takes to be
+    demoted) and a waiter waits: --status through the sentinels shows the lock held by the
+    holder the whole time, nobody else gets it meanwhile, the holder finishes (0), the
+    waiter runs after it, and new acquisitions go to the new master."""
+    with Scope("sen-fail") as sc:
+        sentinels = SentinelSet(sc)
+        url = sentinels.url()
+        old = sentinels.master_server
+        lock = sc.lock("fail")
+        log = sc.path("order.log")
+        holder = Holder(sc, url, lock, "holder", extra=["-t", "3s", "-v"], log=log)
+        holder.started()
+        waiter = Holder(sc, url, lock, "waiter", extra=["-t", "3s"], log=log)
+        wait_waiters(sc, url, lock, 1)
+        sentinels.wait_synced()
+        seen, stop = [], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                status = lock_status(sc, url, lock)
+                holders = [h["pid"] for h in status["holders"]]
+                seen.append((time.monotonic(), holders))
+                time.sleep(0.25)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            new = sentinels.failover()
+            assert new is not old
+            # The old master stays writable for seconds; the holder must move at once.
+            sentinels.wait_demoted(old)
+            time.sleep(3.5)  # longer than the TTL, on the new master only
+            assert holder.proc.running(), holder.proc.wait().describe()
+            assert not waiter.has_run(), "the waiter ran while the holder held the lock"
+            sc.run(["-r", url, "-n", lock, "--", "true"]).expect(EX_CONFLICT, "still held")
+            assert holders_key(new, lock) == 1
+        finally:
+            stop.set()
+            watcher.join(timeout=30)
+        assert len(seen) >= 10, seen
+        wrong = [s for s in seen if s[1] != [holder.pid]]
+        assert not wrong, f"--status did not show the holder alone: {wrong[:5]}"
+        holder.release()
+        holder.wait().expect(0, "holder across the failover")
+        waiter.started()
+        assert waiter.start_time >= holder.done_time()
+        waiter.release()
+        waiter.wait().expect(0, "waiter across the failover")
+        assert read_file(log).split("\n")[:4] == [
+            "holder start", "holder end", "waiter start", "waiter end"]
+        # A new acquisition goes to the new master.
+        other = sc.lock("after")
+        probe = f"redis-cli -p {new.port} --raw exists 'rwith:{{{other}}}:holders'"
+        res = sc.run(["-r", url, other, "--", "sh", "-c", probe])
+        res.expect(0, "after the failover")
+        assert res.out.strip() == "1", res.describe()
+
+
+if __name__ == "__main__":
+    main(globals())
