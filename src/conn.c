@@ -116,6 +116,7 @@ struct conn {
 	size_t node_count;
 	size_t current; /* where commands go */
 	bool discovery_sent;
+	size_t discovery_index; /* the node asked for CLUSTER SLOTS */
 	struct node *sentinel; /* connection to sentinel_index */
 	size_t sentinel_index;
 	struct request *requests;
@@ -215,8 +216,14 @@ static size_t find_or_add(struct conn *conn, const struct topology_address *addr
 	return conn->node_count++;
 }
 
+/* A node of a CLUSTER SLOTS answer; an empty host is the answering node's. */
 static void add_discovered(const struct topology_address *address, void *data) {
-	(void)find_or_add(data, address);
+	struct conn *conn = data;
+	struct topology_address full = *address;
+	if (full.host[0] == '\0') {
+		memcpy(full.host, conn->nodes[conn->discovery_index].address.host, sizeof(full.host));
+	}
+	(void)find_or_add(conn, &full);
 }
 
 /* A usable connection to node `index`: its own, or a new one once that broke. */
@@ -401,6 +408,7 @@ static void maybe_discover(struct conn *conn, struct node *node, const struct re
 	const char *argv[2] = {"CLUSTER", "SLOTS"};
 	size_t len[2] = {7, 5};
 	struct rw_error ignored = {0};
+	conn->discovery_index = req->target;
 	conn->discovery_sent = node_command(node, "CLUSTER SLOTS", req->timeout_ms, on_slots, conn,
 		2, argv, len, &ignored) == 0;
 }

@@ -75,10 +75,15 @@ static bool parse_redirect(const char *text, struct topology_address *ret) {
 	if (address == NULL || address == slot) {
 		return false;
 	}
+	unsigned long number = 0;
 	for (const char *p = slot; p < address; p++) {
-		if (*p < '0' || *p > '9') {
+		if (*p < '0' || *p > '9' || number > 16383) {
 			return false;
 		}
+		number = number * 10 + (unsigned long)(*p - '0');
+	}
+	if (number > 16383) {
+		return false;
 	}
 	address++;
 	if (strchr(address, ' ') != NULL) {
@@ -104,17 +109,25 @@ enum topology_error topology_classify_error(const char *text, struct topology_ad
 	return TOPOLOGY_ERROR_OTHER;
 }
 
-/* [host, port, ...] of CLUSTER SLOTS; false when it is not one. */
+/* [host, port, ...] of CLUSTER SLOTS; false when it is not one. A nil host (Redis 7's
+ * "unknown-endpoint") is the host that answered: an empty host. */
 static bool decode_node(const redisReply *node, struct topology_address *ret) {
 	if (node->type != REDIS_REPLY_ARRAY || node->elements < 2 ||
-		node->element[0]->type != REDIS_REPLY_STRING ||
+		(node->element[0]->type != REDIS_REPLY_STRING &&
+			node->element[0]->type != REDIS_REPLY_NIL) ||
 		node->element[1]->type != REDIS_REPLY_INTEGER || node->element[1]->integer <= 0 ||
-		node->element[1]->integer > 65535 ||
-		node->element[0]->len >= sizeof(ret->host)) {
+		node->element[1]->integer > 65535) {
 		return false;
 	}
-	memcpy(ret->host, node->element[0]->str, node->element[0]->len);
-	ret->host[node->element[0]->len] = '\0';
+	const redisReply *host = node->element[0];
+	size_t host_len = host->type == REDIS_REPLY_NIL ? 0 : host->len;
+	if (host_len >= sizeof(ret->host) || (host_len > 0 && memchr(host->str, '\0', host_len))) {
+		return false;
+	}
+	if (host_len > 0) {
+		memcpy(ret->host, host->str, host_len);
+	}
+	ret->host[host_len] = '\0';
 	ret->port = (uint16_t)node->element[1]->integer;
 	return true;
 }
@@ -178,6 +191,9 @@ int topology_decode_master_address(const redisReply *reply, struct topology_addr
 	}
 	struct topology_address address;
 	char port[8];
+	if (memchr(reply->element[1]->str, '\0', reply->element[1]->len) != NULL) {
+		return -1;
+	}
 	memcpy(port, reply->element[1]->str, reply->element[1]->len);
 	port[reply->element[1]->len] = '\0';
 	if (!parse_port(port, &address.port)) {

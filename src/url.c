@@ -250,6 +250,9 @@ static int parse_sentinel(const char *rest, struct rw_endpoint *ep, const char *
 			return error_set(err, RW_ERROR_USAGE, "no host in URL '%s'", shown);
 		}
 	}
+	if (ep->sentinel_count == 0) {
+		return error_set(err, RW_ERROR_USAGE, "no host in URL '%s'", shown);
+	}
 	const char *master = path + 1;
 	const char *master_end = memchr(master, '/', (size_t)(end - master));
 	if (master_end == NULL) {
@@ -307,12 +310,14 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err) {
 	const char *sep = strstr(text, "://");
 	if (at != NULL && sep != NULL && sep < at) {
 		(void)snprintf(shown, sizeof(shown), "%.*s://***@%s", (int)(sep - text), text, at + 1);
+	} else if (at != NULL) {
+		(void)snprintf(shown, sizeof(shown), "***@%s", at + 1);
 	} else {
 		(void)snprintf(shown, sizeof(shown), "%s", text);
 	}
-	/* A Sentinel URL's query may hold the sentinels' password: never quote it. */
+	/* The query of a Sentinel URL may hold the sentinels' password: never quote one. */
 	char *query = strchr(shown, '?');
-	if (query != NULL && strstr(query, "sentinel_password") != NULL) {
+	if (query != NULL && strcmp(query, "?") != 0 && strncmp(query, "?db=", 4) != 0) {
 		(void)snprintf(query, sizeof(shown) - (size_t)(query - shown), "?...");
 	}
 	for (const char *p = text; *p; p++) {

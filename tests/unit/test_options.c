@@ -665,6 +665,197 @@ Test(options, several_servers) {
 	expect_usage(&p, NULL); /* $REDIS_URL is one URL, and this one has a bad port */
 }
 
+/* $RWITH_REDIS_URL: a comma starts a new URL only where a scheme follows, so a Sentinel URL's
+ * host list stays whole. */
+Test(options, rwith_redis_url_splits_only_before_a_scheme) {
+	static const struct {
+		const char *list;
+		size_t count;
+		const char *masked[3]; /* url_format_masked of each server */
+	} cases[] = {
+		{"redis+sentinel://a:1,b:2/m", 1, {"redis+sentinel://a:1,b:2/m"}},
+		{"redis://a:1,redis://b:2", 2, {"redis://a:1", "redis://b:2"}},
+		{"redis+sentinel://a,b/m,redis+sentinel://c,d/n", 2,
+			{"redis+sentinel://a:26379,b:26379/m",
+				"redis+sentinel://c:26379,d:26379/n"}},
+		{"redis://a:1,redis+sentinel://b,c/m,unix:///tmp/x.sock", 3,
+			{"redis://a:1", "redis+sentinel://b:26379,c:26379/m",
+				"unix:///tmp/x.sock"}},
+		{"redis+sentinel://b,c/m/2,redis://a:1/3", 2,
+			{"redis+sentinel://b:26379,c:26379/m/2", "redis://a:1/3"}},
+		{"REDIS://a:1,Redis://b:2", 2, {"redis://a:1", "redis://b:2"}},
+		/* A comma in a password is not followed by a scheme either. */
+		{"redis+sentinel://u:p,w@a,b/m", 1, {"redis+sentinel://u:***@a:26379,b:26379/m"}},
+		{"redis://u:p,w@a:1,redis://b:2", 2, {"redis://u:***@a:1", "redis://b:2"}},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rw_env env = {cases[i].list, NULL, NULL, NULL};
+		struct parsed p;
+		parse(&p, &env, "L", "--", "true", NULL);
+		expect_ok(&p);
+		if (p.rc != 0) {
+			continue;
+		}
+		cr_expect_eq(p.opts.server_count, cases[i].count, "%s: %zu servers", cases[i].list,
+			p.opts.server_count);
+		for (size_t j = 0; j < cases[i].count && j < p.opts.server_count; j++) {
+			char masked[512];
+			cr_expect_str_eq(
+				url_format_masked(&p.opts.servers[j], masked, sizeof(masked)),
+				cases[i].masked[j], "%s: server %zu", cases[i].list, j);
+		}
+		options_finish(&p.opts);
+	}
+
+	/* The fields of the first case, once in full. */
+	const struct rw_env env = {
+		"redis+sentinel://u:pw@a:1,b:2/m?sentinel_password=spw", NULL, NULL, NULL};
+	struct parsed p;
+	parse(&p, &env, "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_assert_eq(p.opts.server_count, 1);
+	const struct rw_endpoint *ep = &p.opts.servers[0];
+	cr_expect(ep->sentinel);
+	cr_expect_str_eq(ep->master, "m");
+	cr_assert_eq(ep->sentinel_count, 2);
+	cr_expect_str_eq(ep->sentinels[0].host, "a");
+	cr_expect_eq(ep->sentinels[0].port, 1);
+	cr_expect_str_eq(ep->sentinels[1].host, "b");
+	cr_expect_eq(ep->sentinels[1].port, 2);
+	cr_expect_str_eq(ep->password, "pw");
+	cr_expect_str_eq(ep->sentinel_password, "spw");
+	options_finish(&p.opts);
+}
+
+Test(options, rwith_redis_url_bad_lists_are_usage_errors) {
+	static const struct {
+		const char *list;
+		const char *needle;
+	} cases[] = {
+		{"redis://a:1,,redis://b:2", "empty entry"},
+		{"redis://a:1,", "empty entry"},
+		{",redis://a:1", "empty entry"},
+		{",", "empty entry"},
+		{",,", "empty entry"},
+		{"redis+sentinel://a,b/m,", "empty entry"},
+		{"redis://a:1,redis://b:2,", "empty entry"},
+		/* Without a scheme the comma stays inside the URL, which is then bad. */
+		{"redis://a:1,b:2", "port"},
+		{"redis://a:1, redis://b:2", NULL},
+		{"redis+sentinel://a,b/m,c/n", NULL},
+		/* One master through the same first sentinel, twice. */
+		{"redis+sentinel://a,b/m,redis+sentinel://a,c/m", "named twice"},
+		{"redis://a:1,redis://A:1", "named twice"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rw_env env = {cases[i].list, NULL, NULL, NULL};
+		struct parsed p;
+		parse(&p, &env, "L", "--", "true", NULL);
+		expect_usage(&p, cases[i].needle);
+	}
+}
+
+Test(options, rwith_redis_url_limits) {
+	/* OPTIONS_MAX_SERVERS fit, one more does not. */
+	char list[1024] = "";
+	for (int i = 1; i <= OPTIONS_MAX_SERVERS + 1; i++) {
+		char url[32];
+		(void)snprintf(url, sizeof(url), "%sredis://h%d:1", i > 1 ? "," : "", i);
+		(void)strcat(list, url);
+		const struct rw_env env = {list, NULL, NULL, NULL};
+		struct parsed p;
+		parse(&p, &env, "L", "--", "true", NULL);
+		if (i <= OPTIONS_MAX_SERVERS) {
+			expect_ok(&p);
+			cr_expect_eq(p.opts.server_count, (size_t)i);
+			options_finish(&p.opts);
+		} else {
+			expect_usage(&p, "at most");
+		}
+	}
+
+	/* A list too long for the parser's copy is refused, not cut. */
+	static char huge[8192];
+	memset(huge, 'a', sizeof(huge) - 1);
+	memcpy(huge, "redis://", 8);
+	const struct rw_env env = {huge, NULL, NULL, NULL};
+	struct parsed p;
+	parse(&p, &env, "L", "--", "true", NULL);
+	expect_usage(&p, "too long");
+}
+
+/* A bad Sentinel URL in the list says so without either password. */
+Test(options, rwith_redis_url_errors_hide_both_passwords) {
+	static const char *const lists[] = {
+		"redis+sentinel://u:s3cr3tpw@a,b/m?sentinel_password=s3ntn3lpw&foo=1",
+		"redis://a:1,redis+sentinel://u:s3cr3tpw@a,,b/m?sentinel_password=s3ntn3lpw",
+		"redis+sentinel://u:s3cr3tpw@a,b?sentinel_password=s3ntn3lpw",
+	};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const struct rw_env env = {lists[i], NULL, NULL, NULL};
+		struct parsed p;
+		parse(&p, &env, "L", "--", "true", NULL);
+		expect_usage(&p, NULL);
+		cr_expect_null(strstr(p.err.message, "s3cr3tpw"), "leaks: %s", p.err.message);
+		cr_expect_null(strstr(p.err.message, "s3ntn3lpw"), "leaks: %s", p.err.message);
+	}
+}
+
+/* -r takes one URL whole; commas are never split there, nor in $REDIS_URL. */
+Test(options, sentinel_url_as_an_option_or_in_redis_url) {
+	struct parsed p;
+	parse(&p, &no_env, "-r", "redis+sentinel://a,b/m", "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_assert_eq(p.opts.server_count, 1);
+	cr_expect(p.opts.servers[0].sentinel);
+	cr_expect_eq(p.opts.servers[0].sentinel_count, 2);
+	cr_expect_str_eq(p.opts.servers[0].master, "m");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--redis=redis+sentinel://a,b/m", "-r", "redis+sentinel://c/n", "L",
+		"--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.server_count, 2);
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "-r", "redis://a:1,redis://b:2", "L", "--", "true", NULL);
+	expect_usage(&p, NULL);
+
+	const struct rw_env redis_url = {NULL, "redis+sentinel://a,b:26380/m", NULL, NULL};
+	parse(&p, &redis_url, "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_assert_eq(p.opts.server_count, 1);
+	cr_expect_eq(p.opts.servers[0].sentinel_count, 2);
+	cr_expect_eq(p.opts.servers[0].sentinels[1].port, 26380);
+	options_finish(&p.opts);
+}
+
+Test(options, sync) {
+	struct parsed p;
+	parse(&p, &no_env, "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect_not(p.opts.sync, "off by default");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--sync", "L", "--", "true", NULL);
+	expect_ok(&p);
+	cr_expect(p.opts.sync);
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "L", "--sync", "-c", "true", NULL);
+	expect_ok(&p);
+	cr_expect(p.opts.sync, "after the lock");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--sync=yes", "L", "--", "true", NULL);
+	expect_usage(&p, "takes no value");
+
+	parse(&p, &no_env, "L", "--", "true", "--sync", NULL);
+	expect_ok(&p);
+	cr_expect_not(p.opts.sync, "the command's own option");
+	options_finish(&p.opts);
+}
+
 /* rediss:// is a server like any other in a TLS build; without TLS a usage error that says
  * why (the integration tests run the TLS connection itself). */
 Test(options, rediss_depends_on_the_build) {
