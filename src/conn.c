@@ -694,7 +694,9 @@ static void on_sentinel_reply(struct request *req, const redisReply *reply) {
 	struct topology_address master;
 	int answer = topology_decode_master_address(reply, &master);
 	if (answer < 0) {
-		error_set(&req->last_failure, RW_ERROR_SERVER, "unexpected answer from a sentinel");
+		const struct rw_sentinel_address *s = &conn->url.sentinels[conn->sentinel_index];
+		error_replace(&req->last_failure, RW_ERROR_SERVER, "sentinel %s:%u answered %s", s->host,
+			(unsigned)s->port, reply->type == REDIS_REPLY_ERROR ? reply->str : "garbage");
 	}
 	if (answer == 0) {
 		req->sentinel_said_unknown = true;

@@ -7,6 +7,7 @@ Each case starts a master with two replicas watched by three sentinels
 
 import threading
 import time
+import urllib.parse
 
 from harness import (EX_CONFLICT, EX_SERVER, Holder, Scope, closed_port, lock_status, main,
                      read_file, wait_waiters)
@@ -105,6 +106,30 @@ def test_failover_under_holder_and_waiter():
         res = sc.run(["-r", url, other, "--", "sh", "-c", probe])
         res.expect(0, "after the failover")
         assert res.out.strip() == "1", res.describe()
+
+
+def test_passwords_of_data_nodes_and_sentinels():
+    """The URL's password is the data nodes'; the sentinels' own comes from
+    ?sentinel_password= (percent-escaped). Without it the sentinels refuse: 69, and no
+    message shows a password."""
+    with Scope("sen-auth") as sc:
+        data_pw, sentinel_pw = "data@pw/1", "sen&pw%2"
+        sentinels = SentinelSet(sc, replicas=1, master_password=data_pw,
+                                sentinel_password=sentinel_pw)
+        lock = sc.lock("auth")
+        escaped = urllib.parse.quote(sentinel_pw, safe="")
+        url = sentinels.url(params=f"sentinel_password={escaped}")
+        res = sc.run(["-r", url, "-v", lock, "--", "true"])
+        res.expect(0, "both passwords")
+        res = sc.run(["-r", sentinels.url(), lock, "--", "true"])
+        res.expect(EX_SERVER, "no sentinel password")
+        res.expect_diagnostic("mymaster", "NOAUTH")
+        res = sc.run(["-r", sentinels.url(password="wrong", params=f"sentinel_password={escaped}"),
+                      lock, "--", "true"])
+        res.expect(EX_SERVER, "a wrong data password")
+        for text in (res.stderr, ):
+            for secret in (data_pw, sentinel_pw, escaped, "wrong"):
+                assert secret not in text, f"{secret!r} shown:\n{text}"
 
 
 if __name__ == "__main__":

@@ -514,8 +514,8 @@ class SentinelServer(RedisServer):
     with its config file (which the sentinel rewrites as it learns). Stopped, killed,
     paused and logged like a RedisServer; restart() keeps the port and what it learnt."""
 
-    def __init__(self, workdir, name, config_lines):
-        super().__init__(workdir, name=name)
+    def __init__(self, workdir, name, config_lines, password=None):
+        super().__init__(workdir, name=name, password=password)
         self.conf_path = os.path.join(self.dir, "sentinel.conf")
         self.config_lines = list(config_lines)
 
@@ -566,7 +566,7 @@ class SentinelSet:
     READY_TIMEOUT_S = 60
 
     def __init__(self, scope, replicas=2, sentinels=3, name="mymaster", quorum=2,
-                 master_password=None, extra_args=()):
+                 master_password=None, extra_args=(), sentinel_password=None):
         self.scope = scope
         self.name = name
         self.master_password = master_password
@@ -593,9 +593,12 @@ class SentinelSet:
                   f"sentinel parallel-syncs {name} 1"]
         if master_password:
             config.append(f"sentinel auth-pass {name} {_conf_quote(master_password)}")
+        if sentinel_password:
+            config += [f"requirepass {_conf_quote(sentinel_password)}",
+                       f"sentinel sentinel-pass {_conf_quote(sentinel_password)}"]
         self.sentinel_servers = []
         for i in range(sentinels):
-            server = SentinelServer(scope.dir, f"sentinel{i}", config)
+            server = SentinelServer(scope.dir, f"sentinel{i}", config, password=sentinel_password)
             scope.servers.append(server)
             self.sentinel_servers.append(server.start())
         _await(self._ready_check, self.READY_TIMEOUT_S,
