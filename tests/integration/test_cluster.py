@@ -147,32 +147,44 @@ def test_manual_failover_under_holder_and_waiter():
         assert lock_keys_on(cluster, replica, lock) == [f"rwith:{{{lock}}}:fence"]
 
 
-def test_killed_master_under_holder():
-    """The lock's master is killed (SIGKILL) while a holder runs, entered through that very
-    master: rwith finds the promoted replica through the nodes it learned, the holder keeps
-    its replicated lock and finishes (0), and no second command runs meanwhile."""
+def test_killed_master_under_holder_and_waiter():
+    """The lock's master is killed (SIGKILL) while a holder runs and a waiter waits, both
+    entered through that very master: rwith finds the promoted replica through the nodes
+    it learned, the holder keeps its replicated lock and finishes (0), nobody else gets the
+    lock meanwhile, and the waiter keeps its place and runs after the holder."""
     with Scope("cl-kill") as sc:
         cluster = Cluster(sc)
         master = cluster.masters()[2]
         lock = cluster.lock_on(master, stem="kill-")
         entry = f"redis://127.0.0.1:{master.port}"
+        log = sc.path("order.log")
         # The automatic failover takes 2-3 s; the TTL leaves the heartbeat room to retry.
-        holder = Holder(sc, entry, lock, "holder", extra=["-t", "8s", "-v"])
+        holder = Holder(sc, entry, lock, "holder", extra=["-t", "8s", "-v"], log=log)
         holder.started()
+        waiter = Holder(sc, entry, lock, "waiter", extra=["-t", "8s", "-v"], log=log)
+        wait_waiters(sc, entry, lock, 1)
         cluster.wait_synced()
         new_master = cluster.kill_master(master)
         others = [cluster.url(i) for i, n in enumerate(cluster.nodes) if n.running()]
         # Until the holder is done, nobody else gets the lock, whichever node they ask.
         deadline = time.monotonic() + 9
         while time.monotonic() < deadline:
-            res = sc.run(["-r", others[0], "-n", "-w", "0", lock, "--", "true"])
+            res = sc.run(["-r", others[0], "-n", lock, "--", "true"])
             assert res.status == EX_CONFLICT, res.describe()
             assert holder.proc.running(), holder.proc.wait().describe()
+            assert not waiter.has_run(), "the waiter ran while the holder held the lock"
             time.sleep(0.5)
+        status = lock_status(sc, others[1], lock)
+        assert status["holders"][0]["pid"] == holder.pid and status["waiters"] == 1, status
         holder.release()
         holder.wait().expect(0, "holder across the automatic failover")
-        status = lock_status(sc, others[1], lock)
-        assert status["held"] is False, status
+        waiter.started()
+        assert waiter.start_time >= holder.done_time()
+        waiter.release()
+        waiter.wait().expect(0, "waiter across the automatic failover")
+        assert read_file(log).split("\n")[:4] == [
+            "holder start", "holder end", "waiter start", "waiter end"]
+        assert lock_status(sc, others[1], lock)["held"] is False
         assert lock_keys_on(cluster, new_master, lock) == [f"rwith:{{{lock}}}:fence"]
 
 
