@@ -113,5 +113,33 @@ def test_unloadable_ca_file_is_usage_error():
             assert not os.path.exists(ran)
 
 
+def test_cluster_over_tls():
+    """rediss:// to any node of a cluster that speaks TLS: the redirects name the nodes'
+    TLS ports, each verified against --tls-ca; a manual failover under a holder is followed
+    over TLS too."""
+    from topology import Cluster
+    with Scope("tls-cluster") as sc:
+        files = TlsFiles(sc.dir)
+        cert = files.server_cert("localhost", "DNS:localhost,IP:127.0.0.1")
+        cluster = Cluster(sc, tls=(files, cert))
+        entry = f"rediss://127.0.0.1:{cluster.nodes[0].tls_port}"
+        ca = ["--tls-ca", files.ca_cert]
+        for i, master in enumerate(cluster.masters()):
+            lock = cluster.lock_on(master, stem=f"tls{i}-")
+            probe = f"redis-cli -p {master.port} --raw exists 'rwith:{{{lock}}}:holders'"
+            res = sc.run(["-r", entry, *ca, lock, "--", "sh", "-c", probe])
+            res.expect(0, f"a lock on master :{master.port} over TLS")
+            assert res.out.strip() == "1", res.describe()
+        master = cluster.masters()[1]
+        lock = cluster.lock_on(master, stem="tls-failover-")
+        ready = sc.path("ready")
+        holder = sc.start(["-r", entry, *ca, "-t", "2s", lock, "--", "sh", "-c",
+                           harness.sh_ready_then_sleep(ready, 4)])
+        harness.wait_for_file(ready)
+        cluster.wait_synced()
+        cluster.manual_failover(cluster.replicas_of(master)[0])
+        holder.wait(timeout=30).expect(0, "the holder kept its lock across the failover")
+
+
 if __name__ == "__main__":
     harness.main(globals())

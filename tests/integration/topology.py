@@ -145,6 +145,7 @@ def _sync_check(nodes, targets, expect_replicas=None):
     targets[master] (the master's offset the first time it was seen; filled in here)."""
     live = _live(nodes)
     by_port = {s.port: s for s in nodes}
+    by_port.update({s.tls_port: s for s in nodes if s.tls_port})
     pending, replicas, master_info = [], 0, {}
     for server in live:
         kind, master_port, link = _role(server)
@@ -163,7 +164,8 @@ def _sync_check(nodes, targets, expect_replicas=None):
             pending.append(f"{server.port}'s link to {master_port} is {link}/"
                            f"{own.get('master_link_status')}")
             continue
-        entry = _replicas_in_info(master_info[master]).get(server.port)
+        listed = _replicas_in_info(master_info[master])
+        entry = listed.get(server.port) or listed.get(server.tls_port)
         if entry is None or entry["state"] != "online":
             pending.append(f"{master_port} lists {server.port} as "
                            f"{entry['state'] if entry else 'absent'}")
@@ -185,7 +187,7 @@ def _wait_synced(nodes, timeout, expect_replicas=None):
 
 def _by_port(servers, port, what):
     for server in servers:
-        if server.port == port:
+        if port in (server.port, server.tls_port):
             return server
     raise AssertionError(f"{what} names port {port}, which is none of the servers started "
                          f"({[s.port for s in servers]})")
@@ -212,7 +214,10 @@ class Cluster:
     CREATE_TIMEOUT_S = 60
     READY_TIMEOUT_S = 60
 
-    def __init__(self, scope, masters=3, replicas=1, extra_args=(), password=None):
+    def __init__(self, scope, masters=3, replicas=1, extra_args=(), password=None, tls=None):
+        """tls: (TlsFiles, (cert, key)) to serve TLS on each node's tls_port as well, and to
+        speak it on the cluster bus and between master and replica (which then know each
+        other by their TLS ports)."""
         if masters < 3:
             raise ValueError("redis-cli --cluster create needs at least 3 masters")
         self.scope = scope
@@ -220,8 +225,12 @@ class Cluster:
         self.master_count = masters
         self.replica_count = replicas
         self.nodes = []
+        if tls is not None:
+            extra_args = ["--tls-cluster", "yes", "--tls-replication", "yes",
+                          "--tls-ca-cert-file", tls[0].ca_cert, *extra_args]
         for i in range(masters * (1 + replicas)):
-            server = RedisServer(scope.dir, name=f"cluster{i}", password=password)
+            server = RedisServer(scope.dir, name=f"cluster{i}", password=password,
+                                 tls=tls[1] if tls else None)
             scope.servers.append(server)  # stopped by the scope, also when start fails
             self.nodes.append(server)
             self._start_node(server, extra_args)
@@ -340,7 +349,8 @@ class Cluster:
 
     def replicas_of(self, master):
         """The running nodes that say (ROLE) they replicate master."""
-        return [s for s in _live(self.nodes) if _role(s)[:2] == ("slave", master.port)]
+        ports = (master.port, master.tls_port)
+        return [s for s in _live(self.nodes) if _role(s)[0] == "slave" and _role(s)[1] in ports]
 
     def _agreed_masters(self, timeout=20):
         """[(start, end, master port)] on which every running node agrees (waits for it)."""
@@ -418,7 +428,7 @@ class Cluster:
             if _role(replica)[0] != "master":
                 return False, f"{replica.port} is not master yet"
             kind, of, _ = _role(old)
-            if (kind, of) != ("slave", replica.port):
+            if kind != "slave" or of not in (replica.port, replica.tls_port):
                 return False, f"the old master {old.port} is {kind} of {of}"
             return True, "done"
         _await(lambda: self._check_owner(ranges, replica, roles), timeout,
