@@ -141,5 +141,38 @@ def test_cluster_over_tls():
         holder.wait(timeout=30).expect(0, "the holder kept its lock across the failover")
 
 
+def test_sentinel_over_tls():
+    """rediss+sentinel://: TLS to the sentinels and to the master they name, both verified
+    against --tls-ca; a failover is followed over TLS too."""
+    from topology import SentinelSet
+    with Scope("tls-sentinel") as sc:
+        files = TlsFiles(sc.dir)
+        cert = files.server_cert("localhost", "DNS:localhost,IP:127.0.0.1")
+        sentinels = SentinelSet(sc, replicas=1, tls=(files, cert))
+        url = sentinels.url()
+        assert url.startswith("rediss+sentinel://"), url
+        lock = sc.lock("sentinel")
+        master = sentinels.master_server
+        probe = f"redis-cli -p {master.port} --raw exists 'rwith:{{{lock}}}:holders'"
+        res = sc.run(["-r", url, "--tls-ca", files.ca_cert, lock, "--", "sh", "-c", probe])
+        res.expect(0, "rediss+sentinel://")
+        assert res.out.strip() == "1", res.describe()
+        # Another CA: the sentinels are not trusted, and rwith says so.
+        other = TlsFiles(sc.dir)
+        res = sc.run(["-r", url, "--tls-ca", other.ca_cert, lock, "--", "true"])
+        res.expect(EX_SERVER, "untrusted sentinels").expect_diagnostic("mymaster", "certificate")
+        ready = sc.path("ready")
+        holder = sc.start(["-r", url, "--tls-ca", files.ca_cert, "-t", "2s", lock, "--", "sh",
+                           "-c", harness.sh_ready_then_sleep(ready, 5)])
+        harness.wait_for_file(ready)
+        sentinels.wait_synced()
+        new = sentinels.failover()
+        holder.wait(timeout=30).expect(0, "the holder kept its lock across the failover")
+        probe = f"redis-cli -p {new.port} --raw exists 'rwith:{{{lock}}}:holders'"
+        res = sc.run(["-r", url, "--tls-ca", files.ca_cert, lock, "--", "sh", "-c", probe])
+        res.expect(0, "on the new master")
+        assert res.out.strip() == "1", res.describe()
+
+
 if __name__ == "__main__":
     harness.main(globals())

@@ -576,28 +576,36 @@ class SentinelSet:
     READY_TIMEOUT_S = 60
 
     def __init__(self, scope, replicas=2, sentinels=3, name="mymaster", quorum=2,
-                 master_password=None, extra_args=(), sentinel_password=None):
+                 master_password=None, extra_args=(), sentinel_password=None, tls=None):
+        """tls: (TlsFiles, (cert, key)): every node and sentinel also serves TLS on its
+        tls_port, and they speak TLS to each other, so that they know each other (and name
+        the master) by TLS ports; the harness keeps using the plain ports."""
         self.scope = scope
         self.name = name
         self.master_password = master_password
+        self.tls = tls
         data_args = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        tls_args = []
+        if tls is not None:
+            tls_args = ["--tls-replication", "yes", "--tls-ca-cert-file", tls[0].ca_cert]
         if master_password:
             data_args += ["--masterauth", master_password]
-        data_args += list(extra_args)
+        data_args += tls_args + list(extra_args)
 
         def data_node(label, args):
             server = RedisServer(scope.dir, name=label, password=master_password,
-                                 extra_args=args)
+                                 extra_args=args, tls=tls[1] if tls else None)
             scope.servers.append(server)
             return server.start()
         self.master_server = data_node("sentinel-master", data_args)
+        master_port = self.announced_port(self.master_server)
         self.replica_servers = [
             data_node(f"sentinel-replica{i}",
-                      data_args + ["--replicaof", "127.0.0.1", str(self.master_server.port)])
+                      data_args + ["--replicaof", "127.0.0.1", str(master_port)])
             for i in range(replicas)]
         _wait_synced(self.data_servers(), self.READY_TIMEOUT_S, expect_replicas=replicas)
 
-        config = [f"sentinel monitor {name} 127.0.0.1 {self.master_server.port} {quorum}",
+        config = [f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}",
                   f"sentinel down-after-milliseconds {name} 1000",
                   f"sentinel failover-timeout {name} 10000",
                   f"sentinel parallel-syncs {name} 1"]
@@ -606,21 +614,36 @@ class SentinelSet:
         if sentinel_password:
             config += [f"requirepass {_conf_quote(sentinel_password)}",
                        f"sentinel sentinel-pass {_conf_quote(sentinel_password)}"]
+        if tls is not None:
+            cert, key = tls[1]
+            config += [f"tls-cert-file {_conf_quote(cert)}", f"tls-key-file {_conf_quote(key)}",
+                       f"tls-ca-cert-file {_conf_quote(tls[0].ca_cert)}",
+                       "tls-auth-clients no", "tls-replication yes"]
         self.sentinel_servers = []
         for i in range(sentinels):
-            server = SentinelServer(scope.dir, f"sentinel{i}", config, password=sentinel_password)
+            own = list(config)
+            tls_port = None
+            if tls is not None:
+                tls_port = free_port()
+                own.append(f"tls-port {tls_port}")
+            server = SentinelServer(scope.dir, f"sentinel{i}", own, password=sentinel_password)
+            server.tls_port = tls_port
             scope.servers.append(server)
             self.sentinel_servers.append(server.start())
         _await(self._ready_check, self.READY_TIMEOUT_S,
                "every sentinel to know the master, its replicas and the other sentinels")
         self.wait_synced(timeout=self.READY_TIMEOUT_S)
 
+    def announced_port(self, server):
+        """The port by which the nodes and sentinels know server: its TLS port with tls."""
+        return server.tls_port if self.tls is not None else server.port
+
     def _ready_check(self):
-        want_replicas = {s.port for s in self.replica_servers}
+        want_replicas = {self.announced_port(s) for s in self.replica_servers}
         for sentinel in self.sentinel_servers:
             where = f"sentinel {sentinel.port}"
             addr = _call(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
-            if addr is None or int(addr[1]) != self.master_server.port:
+            if addr is None or int(addr[1]) != self.announced_port(self.master_server):
                 return False, f"{where} names master {addr}"
             master = _fields(_call(sentinel, "SENTINEL", "MASTER", self.name))
             if master.get("flags") != "master":
@@ -644,15 +667,17 @@ class SentinelSet:
         """The master as started, then the replicas as started (roles change)."""
         return [self.master_server] + self.replica_servers
 
-    def url(self, scheme="redis+sentinel", name=None, params="", password=None):
+    def url(self, scheme=None, name=None, params="", password=None):
         """redis+sentinel://[:PASSWORD@]127.0.0.1:S1,127.0.0.1:S2,.../NAME[?params].
 
         The password (the data nodes', percent-encoded) is master_password unless given
         ("" for none)."""
         if password is None:
             password = self.master_password or ""
+        if scheme is None:
+            scheme = "rediss+sentinel" if self.tls is not None else "redis+sentinel"
         auth = f":{urllib.parse.quote(password, safe='')}@" if password else ""
-        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinel_servers)
+        hosts = ",".join(f"127.0.0.1:{self.announced_port(s)}" for s in self.sentinel_servers)
         return (f"{scheme}://{auth}{hosts}/{name or self.name}"
                 + (f"?{params}" if params else ""))
 
@@ -693,7 +718,7 @@ class SentinelSet:
 
         def check():
             port, detail = self._named_master()
-            return (port if port not in (None, old.port) else None), detail
+            return (port if port not in (None, old.port, old.tls_port) else None), detail
         port = _await(check, timeout, f"the sentinels to name a master other than {old.port}")
         return _by_port(self.data_servers(), port, "the sentinels")
 
