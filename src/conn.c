@@ -75,6 +75,7 @@ struct request {
 	conn_reply_cb *cb; /* NULL once reported */
 	void *data;
 	struct conn_replicas *replicas; /* NULL: no WAIT */
+	bool retry_safe; /* CONN_RETRY_SAFE: may be sent again after it may have run */
 	uint64_t deadline_ms;
 	uint64_t timeout_ms;
 	char what[32];
@@ -102,6 +103,7 @@ struct request {
 /* One node command of a request. */
 struct hop {
 	struct request *req;
+	struct node *node; /* alive while its commands call back */
 	unsigned generation;
 	enum hop_kind kind;
 	size_t index; /* node (or sentinel) index */
@@ -207,13 +209,28 @@ static size_t find_or_add(struct conn *conn, const struct topology_address *addr
 			return i;
 		}
 	}
-	if (conn->node_count == MAX_NODES) {
-		return MAX_NODES - 1; /* never reached by a real cluster's redirects */
+	size_t index = conn->node_count;
+	if (index == MAX_NODES) {
+		/* Full (a cluster of more nodes than that, replicas counted): the new address
+		 * takes the place of one that has never been used. */
+		for (index = MAX_NODES - 1; index > 0; index--) {
+			if (index != conn->current && conn->nodes[index].node == NULL) {
+				break;
+			}
+		}
+		if (index == 0) {
+			index = conn->current == MAX_NODES - 1 ? MAX_NODES - 2 : MAX_NODES - 1;
+		}
+		struct node *old = conn->nodes[index].node;
+		conn->nodes[index].node = NULL;
+		node_destroy(old);
+	} else {
+		conn->node_count++;
 	}
-	struct known_node *known = &conn->nodes[conn->node_count];
+	struct known_node *known = &conn->nodes[index];
 	memset(known, 0, sizeof(*known));
 	known->address = *address;
-	return conn->node_count++;
+	return index;
 }
 
 /* A node of a CLUSTER SLOTS answer; an empty host is the answering node's. */
@@ -232,7 +249,9 @@ static struct node *node_at(struct conn *conn, size_t index, uint64_t timeout_ms
 	if (known->node != NULL && !node_is_broken(known->node)) {
 		return known->node;
 	}
-	node_destroy(known->node);
+	struct node *old = known->node;
+	known->node = NULL;
+	node_destroy(old);
 	known->confirmed = false;
 	struct rw_endpoint ep;
 	if (index == 0 && !conn->url.sentinel) {
@@ -296,7 +315,11 @@ static void finish_request(struct request *req, const redisReply *reply, const s
 		req->start_failure = err != NULL ? *err : req->last_failure;
 		return;
 	}
+	/* cb may destroy the conn, which cancels req's other node commands: their callbacks
+	 * must not free req under us. */
+	req->outstanding++;
 	cb(reply, err, req->data);
+	req->outstanding--;
 	release_request(req);
 }
 
@@ -373,6 +396,7 @@ static int send_hop(struct request *req, struct node *node, enum hop_kind kind, 
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
 	hop->req = req;
+	hop->node = node;
 	hop->generation = req->generation;
 	hop->kind = kind;
 	hop->index = index;
@@ -386,7 +410,11 @@ static int send_hop(struct request *req, struct node *node, enum hop_kind kind, 
 
 static void on_slots(const redisReply *reply, const struct rw_error *err, void *data) {
 	struct conn *conn = data;
-	if (conn->destroying || err != NULL) {
+	if (conn->destroying) {
+		return;
+	}
+	if (err != NULL) {
+		conn->discovery_sent = false; /* ask again with a later command */
 		return;
 	}
 	if (topology_decode_slots(reply, add_discovered, conn)) {
@@ -413,7 +441,8 @@ static void maybe_discover(struct conn *conn, struct node *node, const struct re
 		2, argv, len, &ignored) == 0;
 }
 
-static void transport_failed(struct request *req, size_t index, const struct rw_error *err);
+static void transport_failed(struct request *req, size_t index, bool reached,
+	const struct rw_error *err);
 
 /* Sends the command (after ASKING, after ROLE when `confirm`, before INFO with --sync) to
  * node `index`. */
@@ -445,7 +474,7 @@ static void send_command(struct request *req, size_t index, bool confirm) {
 		(req->replicas != NULL && send_hop(req, node, HOP_INFO, index, left,
 			"INFO replication", 2, (const char **)info, info_len, &err) < 0)) {
 		req->generation++; /* whatever did go out is abandoned */
-		transport_failed(req, index, &err);
+		transport_failed(req, index, node_reached(node), &err);
 		return;
 	}
 	maybe_discover(conn, node, req);
@@ -460,6 +489,14 @@ static void format_sentinels(const struct conn *conn, char *buf, size_t size) {
 			i > 0 ? ", " : "", s->host, (unsigned)s->port);
 		used += n > 0 ? (size_t)n : 0;
 	}
+}
+
+/* Closes the connection to the sentinel, for the next one. */
+static void next_sentinel(struct conn *conn) {
+	struct node *old = conn->sentinel;
+	conn->sentinel = NULL;
+	conn->sentinel_index = (conn->sentinel_index + 1) % conn->url.sentinel_count;
+	node_destroy(old);
 }
 
 /* Asks the next sentinel for the master's address. */
@@ -486,11 +523,23 @@ static void ask_sentinel(struct request *req) {
 		return;
 	}
 	uint64_t left = time_left(req);
-	uint64_t share = left / (count - req->sentinels_asked);
-	uint64_t timeout = share < SENTINEL_SHARE_MIN_MS ? SENTINEL_SHARE_MIN_MS : share;
-	timeout = timeout < left ? timeout : left;
+	if (left < MIN_TRY_MS) {
+		fail_request(req, req->last_failure.message[0] ? &req->last_failure :
+			(error_set(&err, RW_ERROR_SERVER, "no sentinel answered about the master '%s' "
+				"in time", conn->url.master), &err));
+		return;
+	}
+	/* Each sentinel left gets its share, but a hung one no less than a floor, and never
+	 * all of the time while another could still be asked. */
+	size_t untried = count - req->sentinels_asked;
+	uint64_t share = left / untried;
+	uint64_t floor = untried > 1 ? left / 2 : left;
+	floor = floor < SENTINEL_SHARE_MIN_MS ? floor : SENTINEL_SHARE_MIN_MS;
+	uint64_t timeout = share > floor ? share : floor;
 	if (conn->sentinel == NULL || node_is_broken(conn->sentinel)) {
-		node_destroy(conn->sentinel);
+		struct node *old = conn->sentinel;
+		conn->sentinel = NULL;
+		node_destroy(old);
 		struct rw_endpoint ep;
 		url_sentinel_endpoint(&conn->url, conn->sentinel_index, &ep);
 		conn->sentinel = node_create(conn->loop, &ep, conn->tls, timeout);
@@ -506,7 +555,7 @@ static void ask_sentinel(struct request *req) {
 	if (send_hop(req, conn->sentinel, HOP_SENTINEL, conn->sentinel_index, timeout,
 		"SENTINEL GET-MASTER-ADDR", 3, argv, len, &err) < 0) {
 		req->last_failure = err;
-		conn->sentinel_index = (conn->sentinel_index + 1) % count;
+		next_sentinel(conn);
 		ask_sentinel(req);
 	}
 }
@@ -515,6 +564,8 @@ static void ask_sentinel(struct request *req) {
 static void start_try(struct request *req) {
 	struct rw_error err = {0};
 	req->generation++;
+	free_copy(req->kept);
+	req->kept = NULL;
 	if (time_left(req) < MIN_TRY_MS || ++req->tries > MAX_TRIES) {
 		if (req->last_failure.message[0] != '\0') {
 			fail_request(req, &req->last_failure);
@@ -539,19 +590,31 @@ static void start_try(struct request *req) {
 
 /* The command could not be done on node `index` (refused, closed, timed out). In a
  * cluster the next known node is asked, whose redirect leads to the slot's master of the
- * moment; with Sentinel the sentinels are asked again; one server: the caller decides. */
-static void transport_failed(struct request *req, size_t index, const struct rw_error *err) {
+ * moment; with Sentinel the sentinels are asked again; one server: the caller decides.
+ * A command that may have run (the connection was `reached`) is sent again only when it
+ * is retry-safe: a release that ran once would say "not held" the second time. */
+static void transport_failed(struct request *req, size_t index, bool reached,
+	const struct rw_error *err) {
 	struct conn *conn = req->conn;
 	conn->nodes[index].failed_ms = clock_mono_ms();
 	conn->nodes[index].confirmed = false;
+	bool may_have_run = reached && !req->retry_safe;
 	if (conn->topology == TOPOLOGY_CLUSTER) {
 		set_current(conn, next_node(conn, index));
-		pause_then_retry(req, REROUTE_PAUSE_MS, err);
-	} else if (conn->topology == TOPOLOGY_SENTINEL) {
+	}
+	if ((conn->topology == TOPOLOGY_CLUSTER || conn->topology == TOPOLOGY_SENTINEL) &&
+		!may_have_run) {
 		pause_then_retry(req, REROUTE_PAUSE_MS, err);
 	} else {
 		fail_request(req, err);
 	}
+}
+
+/* --sync: the command ran, but whether the replicas have it is unknown. */
+static void sync_failed(struct request *req, const char *why) {
+	*req->replicas = (struct conn_replicas){.failed = true};
+	(void)error_format(req->replicas->failure, sizeof(req->replicas->failure), "%s", why);
+	finish_request(req, req->kept, NULL);
 }
 
 static void on_error_reply(struct request *req, size_t index, const redisReply *reply) {
@@ -590,6 +653,9 @@ static void on_error_reply(struct request *req, size_t index, const redisReply *
 		pause_then_retry(req, RETRY_PAUSE_MS, &why);
 		return;
 	case TOPOLOGY_ERROR_REROUTE:
+		if (!req->retry_safe && strncmp(reply->str, "UNBLOCKED", 9) == 0) {
+			break; /* a blocking command: sent again, it would outlive its deadline */
+		}
 		if (conn->topology == TOPOLOGY_CLUSTER) {
 			conn->nodes[index].failed_ms = clock_mono_ms();
 			set_current(conn, next_node(conn, index));
@@ -634,12 +700,12 @@ static void on_info_reply(struct request *req, size_t index, const redisReply *r
 	if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS) {
 		error_set(&err, RW_ERROR_SERVER, "INFO replication on %s failed: %s", req->conn->address,
 			reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected answer");
-		fail_request(req, &err);
+		sync_failed(req, err.message);
 		return;
 	}
 	req->online = topology_online_replicas(reply->str, reply->len);
 	if (req->online == 0) {
-		*req->replicas = (struct conn_replicas){0, 0};
+		*req->replicas = (struct conn_replicas){.acked = 0, .online = 0};
 		finish_request(req, req->kept, NULL);
 		return;
 	}
@@ -658,7 +724,7 @@ static void on_info_reply(struct request *req, size_t index, const redisReply *r
 		if (node == NULL) {
 			error_set(&err, RW_ERROR_SERVER, "lost the connection to %s", req->conn->address);
 		}
-		fail_request(req, &err);
+		sync_failed(req, err.message);
 	}
 }
 
@@ -667,11 +733,11 @@ static void on_wait_reply(struct request *req, const redisReply *reply) {
 	if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
 		error_set(&err, RW_ERROR_SERVER, "WAIT on %s failed: %s", req->conn->address,
 			reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected answer");
-		fail_request(req, &err);
+		sync_failed(req, err.message);
 		return;
 	}
 	int acked = reply->integer < req->online ? (int)reply->integer : req->online;
-	*req->replicas = (struct conn_replicas){acked, req->online};
+	*req->replicas = (struct conn_replicas){.acked = acked, .online = req->online};
 	finish_request(req, req->kept, NULL);
 }
 
@@ -702,9 +768,7 @@ static void on_sentinel_reply(struct request *req, const redisReply *reply) {
 		req->sentinel_said_unknown = true;
 	}
 	if (answer <= 0) {
-		conn->sentinel_index = (conn->sentinel_index + 1) % conn->url.sentinel_count;
-		node_destroy(conn->sentinel);
-		conn->sentinel = NULL;
+		next_sentinel(conn);
 		ask_sentinel(req);
 		return;
 	}
@@ -721,6 +785,7 @@ static void on_hop_reply(const redisReply *reply, const struct rw_error *err, vo
 	struct request *req = hop->req;
 	enum hop_kind kind = hop->kind;
 	size_t index = hop->index;
+	bool reached = err != NULL && node_reached(hop->node);
 	bool current = hop->generation == req->generation && req->cb != NULL &&
 		req->stage == STAGE_TRYING;
 	free(hop);
@@ -731,13 +796,14 @@ static void on_hop_reply(const redisReply *reply, const struct rw_error *err, vo
 	}
 	if (err != NULL) {
 		if (kind == HOP_SENTINEL) {
-			struct conn *conn = req->conn;
 			req->last_failure = *err;
-			conn->sentinel_index = (conn->sentinel_index + 1) % conn->url.sentinel_count;
+			next_sentinel(req->conn);
 			ask_sentinel(req);
+		} else if ((kind == HOP_INFO || kind == HOP_WAIT) && req->kept != NULL) {
+			sync_failed(req, err->message);
 		} else {
 			req->generation++;
-			transport_failed(req, index, err);
+			transport_failed(req, index, reached, err);
 		}
 		return;
 	}
@@ -814,8 +880,8 @@ static int copy_arguments(struct request *req, int argc, const char **argv, cons
 }
 
 int conn_command_replicated(struct conn *conn, const char *what, uint64_t timeout_ms,
-	conn_reply_cb *cb, void *data, int argc, const char **argv, const size_t *argv_len,
-	struct conn_replicas *ret_replicas, struct rw_error *err) {
+	unsigned flags, conn_reply_cb *cb, void *data, int argc, const char **argv,
+	const size_t *argv_len, struct conn_replicas *ret_replicas, struct rw_error *err) {
 	if (conn->destroying) {
 		return error_set(err, RW_ERROR_INTERNAL, "%s on %s: connection is closing", what,
 			conn->address);
@@ -830,6 +896,7 @@ int conn_command_replicated(struct conn *conn, const char *what, uint64_t timeou
 	req->conn = conn;
 	req->data = data;
 	req->replicas = ret_replicas;
+	req->retry_safe = (flags & CONN_RETRY_SAFE) != 0;
 	req->timeout_ms = timeout_ms;
 	req->deadline_ms = clock_mono_ms() + timeout_ms;
 	(void)snprintf(req->what, sizeof(req->what), "%s", what);
@@ -848,10 +915,11 @@ int conn_command_replicated(struct conn *conn, const char *what, uint64_t timeou
 	return 0;
 }
 
-int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, conn_reply_cb *cb,
-	void *data, int argc, const char **argv, const size_t *argv_len, struct rw_error *err) {
-	return conn_command_replicated(conn, what, timeout_ms, cb, data, argc, argv, argv_len, NULL,
-		err);
+int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, unsigned flags,
+	conn_reply_cb *cb, void *data, int argc, const char **argv, const size_t *argv_len,
+	struct rw_error *err) {
+	return conn_command_replicated(conn, what, timeout_ms, flags, cb, data, argc, argv, argv_len,
+		NULL, err);
 }
 
 bool conn_is_broken(const struct conn *conn) {
@@ -881,10 +949,12 @@ void conn_destroy(struct conn *conn) {
 	}
 	/* Their node commands call back now, and free what they held. */
 	for (size_t i = 0; i < conn->node_count; i++) {
-		node_destroy(conn->nodes[i].node);
+		struct node *node = conn->nodes[i].node;
 		conn->nodes[i].node = NULL;
+		node_destroy(node);
 	}
-	node_destroy(conn->sentinel);
+	struct node *sentinel = conn->sentinel;
 	conn->sentinel = NULL;
+	node_destroy(sentinel);
 	uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
 }

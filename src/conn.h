@@ -31,10 +31,22 @@ struct conn;
  * call. */
 typedef void conn_reply_cb(const redisReply *reply, const struct rw_error *err, void *data);
 
-/* How many replicas acknowledged a write (WAIT), of how many were online. */
+/* How many replicas acknowledged a write (WAIT), of how many were online; or, with
+ * `failed`, why that could not be learned (the write itself was done). */
 struct conn_replicas {
 	int acked;
 	int online;
+	bool failed;
+	char failure[300];
+};
+
+/* conn_command's flags. */
+enum {
+	/* The command may be sent again after a connection failure that may have come after
+	 * it ran (a cluster or Sentinel failover): its second run means the same as its first.
+	 * Without it, such a failure is reported; a command that surely did not run (refused,
+	 * redirected, READONLY) is always sent on. */
+	CONN_RETRY_SAFE = 1u << 0,
 };
 
 /* Makes a conn for ep (copied), under TLS verified by `tls` (borrowed; must outlive conn)
@@ -46,8 +58,9 @@ struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep,
 /* Sends a command; `what` names it in messages ("EVALSHA acquire") and is copied, so are
  * the arguments. Returns 0 and later calls cb exactly once, within timeout_ms (plus the
  * loop's latency); or returns -1 with err set and never calls cb. */
-int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, conn_reply_cb *cb,
-	void *data, int argc, const char **argv, const size_t *argv_len, struct rw_error *err);
+int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, unsigned flags,
+	conn_reply_cb *cb, void *data, int argc, const char **argv, const size_t *argv_len,
+	struct rw_error *err);
 
 /* Like conn_command, and when the answer is not an error, also waits (Redis WAIT, within
  * the same deadline) until every replica that was online on the node that answered has
@@ -55,8 +68,8 @@ int conn_command(struct conn *conn, const char *what, uint64_t timeout_ms, conn_
  * is filled when reply is not NULL and not an error reply; with no replica online it costs
  * no round trip. */
 int conn_command_replicated(struct conn *conn, const char *what, uint64_t timeout_ms,
-	conn_reply_cb *cb, void *data, int argc, const char **argv, const size_t *argv_len,
-	struct conn_replicas *ret_replicas, struct rw_error *err);
+	unsigned flags, conn_reply_cb *cb, void *data, int argc, const char **argv,
+	const size_t *argv_len, struct conn_replicas *ret_replicas, struct rw_error *err);
 
 /* True when the connection to the node commands go to has failed; the next command makes
  * a new one (a conn itself is never broken for good). */

@@ -13,6 +13,7 @@ static void error_vset(struct rw_error *err, enum rw_error_kind kind, const char
 	err->kind = kind;
 	err->signal = 0;
 	err->hint = NULL;
+	err->final = false;
 	/* A message cut short is still the right message; truncation is acceptable here. */
 	(void)vsnprintf(err->message, sizeof(err->message), fmt, ap);
 }

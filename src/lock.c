@@ -309,12 +309,18 @@ static bool synced(const struct call *call) {
  * failed. Returns false when the replicas are all there. */
 static bool replicas_short(struct call *call) {
 	struct rw_error err = {0};
-	if (!synced(call) || call->replicas.acked >= call->replicas.online) {
+	if (!synced(call) || (!call->replicas.failed &&
+		call->replicas.acked >= call->replicas.online)) {
 		return false;
 	}
-	char what[200];
-	(void)error_format(what, sizeof(what), "only %d of %d replicas of %s acknowledged",
-		call->replicas.acked, call->replicas.online, conn_address(call->conn));
+	char what[400];
+	if (call->replicas.failed) {
+		(void)error_format(what, sizeof(what), "it could not be learned whether the replicas "
+			"of %s acknowledged (%s)", conn_address(call->conn), call->replicas.failure);
+	} else {
+		(void)error_format(what, sizeof(what), "only %d of %d replicas of %s acknowledged",
+			call->replicas.acked, call->replicas.online, conn_address(call->conn));
+	}
 	if (call->script == &script_extend) {
 		error_set(&err, RW_ERROR_SERVER, "extend (--sync): %s the extension within %" PRIu64
 			" ms", what, call->timeout_ms);
@@ -477,8 +483,11 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		len[i] = strlen(argv[i]);
 	}
 	(void)snprintf(what, sizeof(what), "%s %s", argv[0], call->script->name);
-	return conn_command_replicated(call->conn, what, call->timeout_ms, on_reply, call, argc,
-		argv, len, synced(call) ? &call->replicas : NULL, err);
+	/* A release or a break that ran once answers differently the second time. */
+	unsigned flags = call->script == &script_release || call->script == &script_break ?
+		0 : CONN_RETRY_SAFE;
+	return conn_command_replicated(call->conn, what, call->timeout_ms, flags, on_reply, call,
+		argc, argv, len, synced(call) ? &call->replicas : NULL, err);
 }
 
 static struct call *new_call(struct lock *lock, const struct script *script, struct conn *conn,
@@ -557,7 +566,10 @@ int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_
 	(void)snprintf(timeout, sizeof(timeout), "%" PRIu64 ".%03" PRIu64, ms / 1000, ms % 1000);
 	const char *argv[3] = {"BLPOP", lock->wake_key, timeout};
 	size_t len[3] = {5, strlen(lock->wake_key), strlen(timeout)};
-	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, on_reply, call, 3, argv, len, err) < 0) {
+	/* Not retry-safe: a BLPOP sent again may take a wake-up a second time, or outlive its
+	 * deadline; its failure is reported, and the waiter looks again. */
+	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, 0, on_reply, call, 3, argv, len,
+		err) < 0) {
 		free(call);
 		return -1;
 	}

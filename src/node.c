@@ -45,6 +45,7 @@ struct node {
 	char address[300];
 	bool broken;
 	bool destroying;
+	bool reached; /* the connection was made: commands may have reached the server */
 	struct rw_error failure;
 };
 
@@ -150,6 +151,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata) {
 
 static void on_connect(const redisAsyncContext *ac, int status) {
 	struct node *node = ac->data;
+	if (node != NULL && status == REDIS_OK) {
+		node->reached = true;
+	}
 	if (node == NULL || status == REDIS_OK) {
 		return;
 	}
@@ -442,6 +446,10 @@ int node_command(struct node *node, const char *what, uint64_t timeout_ms, node_
 	return 0;
 }
 
+bool node_reached(const struct node *node) {
+	return node->reached;
+}
+
 bool node_is_broken(const struct node *node) {
 	return node->broken;
 }
@@ -458,11 +466,12 @@ void node_destroy(struct node *node) {
 	if (node == NULL || node->destroying) {
 		return;
 	}
+	/* Marked first: a callback of a cancelled command may try to destroy node again. */
+	node->destroying = true;
 	if (!node->broken) {
 		struct rw_error cancelled = {0};
 		error_set(&cancelled, RW_ERROR_INTERNAL, "request to %s cancelled", node->address);
 		node_fail(node, &cancelled, false);
 	}
-	node->destroying = true;
 	uv_close((uv_handle_t *)&node->deadline_timer, on_timer_closed);
 }

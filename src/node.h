@@ -40,6 +40,10 @@ struct node *node_create(uv_loop_t *loop, const struct rw_endpoint *ep,
 int node_command(struct node *node, const char *what, uint64_t timeout_ms, node_reply_cb *cb,
 	void *data, int argc, const char **argv, const size_t *argv_len, struct rw_error *err);
 
+/* True once the connection was made: until then no command can have reached the server,
+ * so one that failed may be sent again elsewhere. */
+bool node_reached(const struct node *node);
+
 /* True once the connection has failed. */
 bool node_is_broken(const struct node *node);
 

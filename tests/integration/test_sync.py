@@ -86,5 +86,26 @@ def test_sync_heartbeat_fails_when_a_replica_stops():
         replica.resume()  # a master waits for a lagging replica when it shuts down
 
 
+def test_sync_on_a_replica_and_without_info():
+    """--sync against a read-only replica is refused like any acquisition there (69, the
+    server's READONLY named); a user who may not run INFO cannot learn the replicas: the
+    grant is given back (69), and nothing is left held."""
+    with Scope("sync-odd") as sc:
+        master = sc.redis(extra_args=REPLICA_ARGS)
+        replica = start_replica(sc, master)
+        _wait_synced([master, replica], 20, expect_replicas=1)
+        lock = sc.lock("odd")
+        res = sc.run(["-r", replica.url(), "--sync", lock, "--", "true"])
+        res.expect(EX_SERVER, "a read-only replica").expect_diagnostic("READONLY")
+        with master.client() as c:
+            c.call("ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "&*", "+@all", "-info")
+        marker = sc.path("ran")
+        res = sc.run(["-r", master.url(user="noinfo", password="pw"), "--sync", lock, "--",
+                      "touch", marker])
+        res.expect(EX_SERVER, "INFO refused").expect_diagnostic("given back", "INFO")
+        assert not os.path.exists(marker), "the command ran"
+        assert leftover_keys(master, lock) == []
+
+
 if __name__ == "__main__":
     main(globals())
