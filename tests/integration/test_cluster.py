@@ -6,6 +6,7 @@ Each case starts a real cluster of three masters with a replica each (topology.C
 
 import time
 
+import harness
 from harness import (EX_CONFLICT, EX_LOST, Holder, Scope, lock_status, main, read_file,
                      wait_until, wait_waiters)
 from topology import Cluster, crc16_slot
@@ -37,9 +38,18 @@ def test_locks_on_every_master():
             for other in cluster.masters():
                 if other is not master:
                     assert lock_keys_on(cluster, other, lock) == []
-        # --sync with one online replica per master works there too.
-        lock = cluster.lock_on(cluster.masters()[1], stem="sync-")
+        # --sync with one online replica per master works there too, and so do the modes.
+        master = [m for m in cluster.masters() if m.port != cluster.nodes[0].port][0]
+        lock = cluster.lock_on(master, stem="sync-")
         sc.run(["-r", entry, "--sync", lock, "--", "true"]).expect(0, "--sync in a cluster")
+        lock = cluster.lock_on(master, stem="modes-")
+        sc.run(["-r", entry, "-s", lock, "--", harness.RWITH, "-r", entry, "-s", "-n", lock,
+                "--", "true"]).expect(0, "two readers at once")
+        sc.run(["-r", entry, "-l", "2", lock + "-sem", "--", harness.RWITH, "-r", entry, "-l",
+                "2", "-n", lock + "-sem", "--", "true"]).expect(0, "two of a semaphore of 2")
+        sc.run(["-r", entry, "--min-hold", "2s", lock, "--", "true"]).expect(0, "--min-hold")
+        sc.run(["-r", cluster.url(2), "-n", lock, "--", "true"]).expect(
+            EX_CONFLICT, "held by --min-hold, seen through another node")
 
 
 def test_waiting_status_and_break_on_another_node():

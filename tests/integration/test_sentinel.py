@@ -33,6 +33,13 @@ def test_url_forms_and_unknown_master():
         res.expect(0, "-r redis+sentinel://")
         assert res.out.strip() == "1", res.describe()
         sc.run([lock, "--", "true"], env={"RWITH_REDIS_URL": url}).expect(0, "RWITH_REDIS_URL")
+        # --sync: both replicas have the lock before the command starts.
+        probe_replicas = "; ".join(
+            f"redis-cli -p {r.port} --raw exists 'rwith:{{{lock}}}:holders'"
+            for r in sentinels.replica_servers)
+        res = sc.run(["-r", url, "--sync", lock, "--", "sh", "-c", probe_replicas])
+        res.expect(0, "--sync under Sentinel")
+        assert res.out.split() == ["1", "1"], res.describe()
         sc.run([lock, "--", "true"], env={"REDIS_URL": url, "RWITH_REDIS_URL": ""}).expect(
             0, "REDIS_URL")
         down = f"127.0.0.1:{closed_port()}"
