@@ -9,25 +9,13 @@ Usage: bench/before_after.py OLD_RWITH NEW_RWITH [RUNS]"""
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import start_redis  # noqa: E402
-
-
-def timed(argv, env):
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return (time.perf_counter() - start) * 1000
-
-
-def summary(samples):
-    samples = sorted(samples)
-    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
+from benchlib import median_p90, start_redis, timed_run  # noqa: E402
 
 
 def redis_call(port, *args):
@@ -87,15 +75,15 @@ def main():
         }
         for _ in range(20):  # warm up caches and the server's script cache
             for argv in cmds.values():
-                timed(argv, env)
+                timed_run(argv, env)
         samples = {name: [] for name in cmds}
         for _ in range(runs):
             for name, argv in cmds.items():
-                samples[name].append(timed(argv, env))
+                samples[name].append(timed_run(argv, env))
         medians = {}
         print(f"runs: {runs} each, in turn; one redis-server on loopback")
         for name, values in samples.items():
-            med, p90 = summary(values)
+            med, p90 = median_p90(values)
             medians[name] = med
             print(f"{name:20}: median {med:.2f} ms  p90 {p90:.2f} ms")
         fl = medians["flock FILE true"]

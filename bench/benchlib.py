@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -213,6 +214,18 @@ def run_guarded(prefix, src, body):
 
 
 # ---------------------------------------------------------------- reading the results
+
+def timed_run(argv, env):
+    """Runs argv to its end (it must exit 0); returns how long that took, in ms."""
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000
+
+
+def median_p90(samples):
+    """(median, nearest-rank p90) of samples."""
+    return statistics.median(samples), pct(samples, 90)
+
 
 def pct(samples, q):
     """Nearest-rank percentile."""

@@ -8,25 +8,12 @@ import os
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import start_redis  # noqa: E402
-
-
-def timed(argv, env):
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return (time.perf_counter() - start) * 1000
-
-
-def summary(samples):
-    samples = sorted(samples)
-    return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
+from benchlib import median_p90, start_redis, timed_run  # noqa: E402
 
 
 def main():
@@ -41,17 +28,17 @@ def main():
         rwith_cmd = [rwith, "bench-overhead", "--", "true"]
         flock_cmd = [flock, lockfile, "true"]
         for _ in range(20):  # warm up caches and the server's script cache
-            timed(rwith_cmd, env)
-            timed(flock_cmd, env)
+            timed_run(rwith_cmd, env)
+            timed_run(flock_cmd, env)
         rw, fl = [], []
         for _ in range(runs):
-            rw.append(timed(rwith_cmd, env))
-            fl.append(timed(flock_cmd, env))
+            rw.append(timed_run(rwith_cmd, env))
+            fl.append(timed_run(flock_cmd, env))
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         rss = subprocess.run(["/usr/bin/time", "-f", "%M", *rwith_cmd], env=env,
                              capture_output=True, text=True).stderr.strip().splitlines()[-1]
-        rw_med, rw_p90 = summary(rw)
-        fl_med, fl_p90 = summary(fl)
+        rw_med, rw_p90 = median_p90(rw)
+        fl_med, fl_p90 = median_p90(fl)
         print(f"runs: {runs} each, alternating; redis-server on loopback")
         print(f"flock FILE true : median {fl_med:.2f} ms  p90 {fl_p90:.2f} ms")
         print(f"rwith L -- true : median {rw_med:.2f} ms  p90 {rw_p90:.2f} ms")

@@ -377,20 +377,7 @@ class RedisServer:
         last_error = None
         for _ in range(attempts):
             self.port = port or free_port()
-            args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-                    "--logfile", "", "--protected-mode", "no"]
-            if self.password is not None:
-                args += ["--requirepass", self.password]
-            if self.unix_path:
-                args += ["--unixsocket", self.unix_path, "--unixsocketperm", "700"]
-            if self.tls:
-                # The plain port stays: the harness's own client speaks plain RESP.
-                if not port or self.tls_port is None:  # restart() keeps both ports
-                    self.tls_port = free_port()
-                args += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.tls[0],
-                         "--tls-key-file", self.tls[1], "--tls-auth-clients", "no"]
-            args += self.extra_args
+            args = self._command(exe, restarting=bool(port))
             with open(self.log_path, "ab") as log:
                 self.log_offsets.append(log.tell())
                 log.write(("### " + " ".join(shlex.quote(a) for a in args) + "\n").encode())
@@ -410,6 +397,23 @@ class RedisServer:
                     break
         raise AssertionError(f"redis-server did not start: {last_error}\n--- log:\n"
                              f"{read_file(self.log_path)}")
+
+    def _command(self, exe, restarting):
+        """The command line that starts this server on self.port."""
+        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--logfile", "", "--protected-mode", "no"]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
+        if self.unix_path:
+            args += ["--unixsocket", self.unix_path, "--unixsocketperm", "700"]
+        if self.tls:
+            # The plain port stays: the harness's own client speaks plain RESP.
+            if not restarting or self.tls_port is None:  # restart() keeps both ports
+                self.tls_port = free_port()
+            args += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.tls[0],
+                     "--tls-key-file", self.tls[1], "--tls-auth-clients", "no"]
+        return args + self.extra_args
 
     def _wait_ready(self):
         """Waits under a deadline until this very server (its pid) answers PING."""
@@ -991,6 +995,20 @@ class Holder:
 
     def wait(self, timeout=30):
         return self.proc.wait(timeout=timeout)
+
+
+def hand_over(holder, waiter, log, what):
+    """Releases holder, then checks the hand-off: holder exits 0, waiter's command starts
+    only after holder's has finished, and exits 0; `log` (both Holders' log) shows the four
+    steps in that order. `what` names the situation in failure messages."""
+    holder.release()
+    holder.wait().expect(0, f"holder {what}")
+    waiter.started()
+    assert waiter.start_time >= holder.done_time(), f"{what}: the waiter ran too early"
+    waiter.release()
+    waiter.wait().expect(0, f"waiter {what}")
+    steps = [f"{h.name} {word}" for h in (holder, waiter) for word in ("start", "end")]
+    assert read_file(log).split("\n")[:4] == steps, f"{what}: {read_file(log)!r}"
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ Each case starts a real cluster of three masters with a replica each (topology.C
 import time
 
 import harness
-from harness import (EX_CONFLICT, EX_LOST, Holder, Scope, lock_status, main, read_file,
-                     wait_until, wait_waiters)
+from harness import (EX_CONFLICT, EX_LOST, Holder, Scope, hand_over, lock_status, main,
+                     read_file, wait_until, wait_waiters)
 from topology import Cluster, crc16_slot
 
 
@@ -145,14 +145,7 @@ def test_manual_failover_under_holder_and_waiter():
         assert not waiter.has_run(), "the waiter ran while the holder held the lock"
         status = lock_status(sc, cluster.url(2), lock)
         assert status["held"] and status["holders"][0]["pid"] == holder.pid, status
-        holder.release()
-        holder.wait().expect(0, "holder across the failover")
-        waiter.started()
-        assert waiter.start_time >= holder.done_time()
-        waiter.release()
-        waiter.wait().expect(0, "waiter across the failover")
-        assert read_file(log).split("\n")[:4] == [
-            "holder start", "holder end", "waiter start", "waiter end"]
+        hand_over(holder, waiter, log, "across the failover")
         # The lock's keys are on the new master.
         assert lock_keys_on(cluster, replica, lock) == [f"rwith:{{{lock}}}:fence"]
 
@@ -186,14 +179,7 @@ def test_killed_master_under_holder_and_waiter():
             time.sleep(0.5)
         status = lock_status(sc, others[1], lock)
         assert status["holders"][0]["pid"] == holder.pid and status["waiters"] == 1, status
-        holder.release()
-        holder.wait().expect(0, "holder across the automatic failover")
-        waiter.started()
-        assert waiter.start_time >= holder.done_time()
-        waiter.release()
-        waiter.wait().expect(0, "waiter across the automatic failover")
-        assert read_file(log).split("\n")[:4] == [
-            "holder start", "holder end", "waiter start", "waiter end"]
+        hand_over(holder, waiter, log, "across the automatic failover")
         assert lock_status(sc, others[1], lock)["held"] is False
         assert lock_keys_on(cluster, new_master, lock) == [f"rwith:{{{lock}}}:fence"]
 

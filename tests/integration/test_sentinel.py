@@ -9,8 +9,8 @@ import threading
 import time
 import urllib.parse
 
-from harness import (EX_CONFLICT, EX_SERVER, Holder, Scope, closed_port, lock_status, main,
-                     read_file, wait_waiters)
+from harness import (EX_CONFLICT, EX_SERVER, Holder, Scope, closed_port, hand_over,
+                     lock_status, main, wait_waiters)
 from topology import SentinelSet
 
 
@@ -99,14 +99,7 @@ def test_failover_under_holder_and_waiter():
         assert len(seen) >= 10, seen
         wrong = [s for s in seen if s[1] != [holder.pid]]
         assert not wrong, f"--status did not show the holder alone: {wrong[:5]}"
-        holder.release()
-        holder.wait().expect(0, "holder across the failover")
-        waiter.started()
-        assert waiter.start_time >= holder.done_time()
-        waiter.release()
-        waiter.wait().expect(0, "waiter across the failover")
-        assert read_file(log).split("\n")[:4] == [
-            "holder start", "holder end", "waiter start", "waiter end"]
+        hand_over(holder, waiter, log, "across the failover")
         # A new acquisition goes to the new master.
         other = sc.lock("after")
         probe = f"redis-cli -p {new.port} --raw exists 'rwith:{{{other}}}:holders'"

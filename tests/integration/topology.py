@@ -32,7 +32,7 @@ import subprocess
 import time
 import urllib.parse
 
-from harness import RedisServer, RespError, free_port, read_file, wait_until
+from harness import RedisServer, RespError, free_port, wait_until
 
 SLOTS = 16384
 
@@ -529,37 +529,16 @@ class SentinelServer(RedisServer):
         self.conf_path = os.path.join(self.dir, "sentinel.conf")
         self.config_lines = list(config_lines)
 
-    def start(self, port=None):
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise AssertionError("redis-server is not installed (not found in $PATH)")
-        last_error = None
-        for _ in range(1 if port else 5):
-            self.port = port or free_port()
-            if not (port and os.path.exists(self.conf_path)):
-                with open(self.conf_path, "w", encoding="utf-8") as f:
-                    f.write("\n".join([
-                        f"port {self.port}", "bind 127.0.0.1", "protected-mode no",
-                        "daemonize no", f"dir {_conf_quote(self.dir)}", 'logfile ""',
-                        *self.config_lines]) + "\n")
-            args = [exe, self.conf_path, "--sentinel"]
-            with open(self.log_path, "ab") as log:
-                self.log_offsets.append(log.tell())
-                log.write(("### " + shlex.join(args) + "\n").encode())
-                log.flush()
-                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
-            self.paused = False
-            try:
-                self._wait_ready()
-                return self
-            except AssertionError as e:
-                last_error = e
-                self._stop_process()
-                if port or "Address already in use" not in (read_file(self.log_path) or ""):
-                    break
-        raise AssertionError(f"redis-server --sentinel did not start: {last_error}\n"
-                             f"--- log:\n{read_file(self.log_path)}")
+    def _command(self, exe, restarting):
+        """Writes the config file (kept on a restart: it holds what the sentinel learnt)
+        and returns `redis-server FILE --sentinel`."""
+        if not (restarting and os.path.exists(self.conf_path)):
+            with open(self.conf_path, "w", encoding="utf-8") as f:
+                f.write("\n".join([
+                    f"port {self.port}", "bind 127.0.0.1", "protected-mode no",
+                    "daemonize no", f"dir {_conf_quote(self.dir)}", 'logfile ""',
+                    *self.config_lines]) + "\n")
+        return [exe, self.conf_path, "--sentinel"]
 
 
 class SentinelSet:
