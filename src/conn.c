@@ -420,7 +420,12 @@ static void on_slots(const redisReply *reply, const struct rw_error *err, void *
 	if (topology_decode_slots(reply, add_discovered, conn)) {
 		conn->topology = TOPOLOGY_CLUSTER;
 		log_msg(LOG_DEBUG, "a Redis Cluster of %zu known nodes", conn->node_count);
+	} else if (reply->type == REDIS_REPLY_ERROR && topology_classify_error(reply->str,
+		&(struct topology_address){0}) == TOPOLOGY_ERROR_RETRY) {
+		conn->discovery_sent = false; /* LOADING, CLUSTERDOWN: ask again later */
 	} else if (conn->topology == TOPOLOGY_UNKNOWN) {
+		/* "cluster support disabled", or not allowed (NOPERM): a redirect would still
+		 * tell us otherwise. */
 		conn->topology = TOPOLOGY_SINGLE;
 	}
 }
@@ -755,12 +760,23 @@ static void on_role_reply(struct request *req, size_t index, const redisReply *r
 	pause_then_retry(req, REROUTE_PAUSE_MS, &why);
 }
 
-static void on_sentinel_reply(struct request *req, const redisReply *reply) {
+/* Moves on to the next sentinel after the one at `failed` (a connection of ours) failed or
+ * did not know the master; when another request has moved on already, `failed` is no
+ * longer conn->sentinel and the present one is asked instead. */
+static void after_sentinel(struct request *req, const struct node *failed) {
+	if (failed == req->conn->sentinel) {
+		next_sentinel(req->conn);
+	}
+	ask_sentinel(req);
+}
+
+static void on_sentinel_reply(struct request *req, const struct node *from,
+	size_t sentinel_index, const redisReply *reply) {
 	struct conn *conn = req->conn;
 	struct topology_address master;
 	int answer = topology_decode_master_address(reply, &master);
 	if (answer < 0) {
-		const struct rw_sentinel_address *s = &conn->url.sentinels[conn->sentinel_index];
+		const struct rw_sentinel_address *s = &conn->url.sentinels[sentinel_index];
 		error_replace(&req->last_failure, RW_ERROR_SERVER, "sentinel %s:%u answered %s", s->host,
 			(unsigned)s->port, reply->type == REDIS_REPLY_ERROR ? reply->str : "garbage");
 	}
@@ -768,8 +784,7 @@ static void on_sentinel_reply(struct request *req, const redisReply *reply) {
 		req->sentinel_said_unknown = true;
 	}
 	if (answer <= 0) {
-		next_sentinel(conn);
-		ask_sentinel(req);
+		after_sentinel(req, from);
 		return;
 	}
 	size_t index = find_or_add(conn, &master);
@@ -786,6 +801,7 @@ static void on_hop_reply(const redisReply *reply, const struct rw_error *err, vo
 	enum hop_kind kind = hop->kind;
 	size_t index = hop->index;
 	bool reached = err != NULL && node_reached(hop->node);
+	const struct node *from = hop->node; /* compared, never used: it may be gone later */
 	bool current = hop->generation == req->generation && req->cb != NULL &&
 		req->stage == STAGE_TRYING;
 	free(hop);
@@ -796,9 +812,14 @@ static void on_hop_reply(const redisReply *reply, const struct rw_error *err, vo
 	}
 	if (err != NULL) {
 		if (kind == HOP_SENTINEL) {
-			req->last_failure = *err;
-			next_sentinel(req->conn);
-			ask_sentinel(req);
+			if (from != req->conn->sentinel) {
+				/* Cancelled because another request moved on: not this sentinel's
+				 * answer, so it does not count as asked. */
+				req->sentinels_asked--;
+			} else {
+				req->last_failure = *err;
+			}
+			after_sentinel(req, from);
 		} else if ((kind == HOP_INFO || kind == HOP_WAIT) && req->kept != NULL) {
 			sync_failed(req, err->message);
 		} else {
@@ -821,7 +842,7 @@ static void on_hop_reply(const redisReply *reply, const struct rw_error *err, vo
 		on_role_reply(req, index, reply);
 		break;
 	case HOP_SENTINEL:
-		on_sentinel_reply(req, reply);
+		on_sentinel_reply(req, from, index, reply);
 		break;
 	case HOP_ASKING:
 		break;

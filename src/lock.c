@@ -313,22 +313,25 @@ static bool replicas_short(struct call *call) {
 		call->replicas.acked >= call->replicas.online)) {
 		return false;
 	}
-	char what[400];
+	/* "... replicas of HOST acknowledged it within N ms" or "... whether the replicas of
+	 * HOST have it could not be learned (WHY)" */
+	char what[500];
+	const char *it = call->script == &script_extend ? "the extension" : "it";
 	if (call->replicas.failed) {
-		(void)error_format(what, sizeof(what), "it could not be learned whether the replicas "
-			"of %s acknowledged (%s)", conn_address(call->conn), call->replicas.failure);
+		(void)error_format(what, sizeof(what), "whether the replicas of %s have %s could not "
+			"be learned (%s)", conn_address(call->conn), it, call->replicas.failure);
 	} else {
-		(void)error_format(what, sizeof(what), "only %d of %d replicas of %s acknowledged",
-			call->replicas.acked, call->replicas.online, conn_address(call->conn));
+		(void)error_format(what, sizeof(what), "only %d of %d replicas of %s acknowledged %s "
+			"within %" PRIu64 " ms", call->replicas.acked, call->replicas.online,
+			conn_address(call->conn), it, call->timeout_ms);
 	}
 	if (call->script == &script_extend) {
-		error_set(&err, RW_ERROR_SERVER, "extend (--sync): %s the extension within %" PRIu64
-			" ms", what, call->timeout_ms);
+		error_set(&err, RW_ERROR_SERVER, "extend (--sync): %s", what);
 		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &err);
 		return true;
 	}
-	error_set(&call->give_back_why, RW_ERROR_SERVER, "'%s' was granted, but %s it within %"
-		PRIu64 " ms, so it was given back (--sync)", call->lock->name, what, call->timeout_ms);
+	error_set(&call->give_back_why, RW_ERROR_SERVER, "'%s' was granted, but %s, so it was "
+		"given back (--sync)", call->lock->name, what);
 	call->give_back_why.hint = "check the replicas' link to the master (INFO replication), "
 				   "or run without --sync";
 	call->give_back_why.final = true;
