@@ -9,6 +9,7 @@ they start and how those are cleaned up, the frame of a run, and the reading of 
 - add_rwith_arg / find_tools: the optional RWITH argument and the checks for it and flock(1).
 - run_guarded: the frame of a run: a temp dir with a copy of the binary under test, the server,
   signal handling, and cleanup on success, Ctrl-C, SIGTERM, SIGHUP or failure.
+- Redis: just enough of a client for INFO, CLIENT and KEYS.
 - sections_from_log, pct: reading an "S TAG NS" / "E TAG NS" log, and percentiles.
 
 The scripts import it from their own directory, so they run from anywhere:
@@ -150,6 +151,45 @@ def stop_redis(proc):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+class Redis:
+    """Just enough RESP2 for INFO, CLIENT, KEYS and the like on the bench's own server."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+
+    def call(self, *args):
+        out = [f"*{len(args)}\r\n".encode()]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += [f"${len(a)}\r\n".encode(), a, b"\r\n"]
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def read(self):
+        line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise ConnectionError("redis: connection closed")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(f"redis: {rest.decode()}")
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.file.read(n + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RuntimeError(f"redis: unexpected reply {line!r}")
+
+    def close(self):
+        self.file.close()  # the socket stays open while a makefile() object does
+        self.sock.close()
 
 
 # ---------------------------------------------------------------- the frame of a run

@@ -40,7 +40,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import add_rwith_arg, find_tools, pct, run_guarded, sections_from_log  # noqa: E402
+from benchlib import (Redis, add_rwith_arg, find_tools, pct, run_guarded,  # noqa: E402
+                      sections_from_log)
 
 LOCK_A = "bench-waiters"
 LOCK_B = "bench-many"
@@ -55,45 +56,6 @@ BARRIER = 'exec 3<"$GO" || exit 90; : > "$READY/$ID"; read _ <&3; exec 3<&-; exe
 
 
 # ---------------------------------------------------------------- a redis client
-
-class Redis:
-    """Just enough RESP2 for INFO, CLIENT and KEYS on the bench's own server."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.file = self.sock.makefile("rb")
-
-    def call(self, *args):
-        out = [f"*{len(args)}\r\n".encode()]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += [f"${len(a)}\r\n".encode(), a, b"\r\n"]
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-    def read(self):
-        line = self.file.readline()
-        if not line.endswith(b"\r\n"):
-            raise ConnectionError("redis: connection closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(f"redis: {rest.decode()}")
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.file.read(n + 2)[:-2].decode(errors="replace")
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise RuntimeError(f"redis: unexpected reply {line!r}")
-
-    def close(self):
-        self.file.close()  # the socket stays open while a makefile() object does
-        self.sock.close()
-
 
 def snapshot(r):
     """Counters from one INFO call: total commands, connections, calls per command."""

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""What a long queue costs the server: one holder, N waiters queued behind it (one at a
+time, so their arrival order is known), then each served once.
+
+For each N (default 100, 1000, 3000) the bench reads `INFO commandstats` before the waiters
+start and after the last one is done, and reports per waiter: the commands the server ran
+(commands inside scripts included, the bench's own INFO taken out) and the server time spent
+in scripts and BLPOP (the usec of EVALSHA/EVAL/BLPOP, which include the commands they ran);
+and per script call. It checks that every waiter ran exactly once and in arrival order (exit
+status 1 otherwise).
+
+Starts its own redis-server on a free 127.0.0.1 port and stops it by PID; every process it
+starts is killed by process group at the end, also on Ctrl-C or failure.
+Usage: bench/queue_cost.py [RWITH] [--sizes 100,1000,3000] [--ttl 30s]"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Redis, add_rwith_arg, find_tools, run_guarded  # noqa: E402
+
+HOLDER = ': > "$HELD"; while [ ! -e "$GO" ]; do sleep 0.01; done'
+WAITER = 'echo "$ID" >> "$RAN"'
+SCRIPT_COMMANDS = ("evalsha", "eval", "blpop")
+
+
+def commandstats(r):
+    """{command: (calls, usec)} from one INFO commandstats."""
+    stats = {}
+    for line in r.call("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[8:].partition(":")
+            fields = dict(kv.split("=", 1) for kv in rest.split(","))
+            stats[name] = (int(fields["calls"]), int(fields["usec"]))
+    return stats
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def measure(procs, workdir, env, rwith, port, n, ttl):
+    lock = f"bench-queue-{n}"
+    queue_key = f"rwith:{{{lock}}}:queue"
+    r = Redis(port)
+    files = {k: os.path.join(workdir, f"{lock}.{k}") for k in ("held", "go", "ran")}
+    holder_env = dict(env, HELD=files["held"], GO=files["go"])
+    holder = procs.spawn([rwith, "-t", ttl, lock, "--", "sh", "-c", HOLDER], holder_env)
+    wait_for(lambda: os.path.exists(files["held"]), 20, "the holder")
+    before = commandstats(r)
+    waiters = []
+    for i in range(n):
+        waiter_env = dict(env, ID=str(i), RAN=files["ran"])
+        waiters.append(procs.spawn([rwith, "-t", ttl, lock, "--", "sh", "-c", WAITER],
+                                   waiter_env, stdout=subprocess_devnull()))
+        wait_for(lambda: r.call("ZCARD", queue_key) == i + 1, 20, f"waiter {i} to queue")
+    queued = commandstats(r)
+    t0 = time.monotonic()
+    open(files["go"], "w").close()
+    for w in waiters:
+        remaining = max(1, 60 + n * 0.05 - (time.monotonic() - t0))
+        if w.wait(timeout=remaining) != 0:
+            raise SystemExit(f"bench: a waiter exited with status {w.returncode}")
+    served_s = time.monotonic() - t0
+    holder.wait(timeout=30)
+    after = commandstats(r)
+    r.close()
+    with open(files["ran"]) as f:
+        ran = [int(x) for x in f.read().split()]
+    if ran != list(range(n)):
+        missing = set(range(n)) - set(ran)
+        raise SystemExit(f"bench: N={n}: waiters not served exactly once in arrival order "
+                         f"(missing {sorted(missing)[:10]}, first out of order at "
+                         f"{next((i for i, x in enumerate(ran) if x != i), None)})")
+    calls = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after) - 2  # our INFOs
+    usec = sum(after.get(c, (0, 0))[1] - before.get(c, (0, 0))[1] for c in SCRIPT_COMMANDS)
+    scripts = sum(after.get(c, (0, 0))[0] - before.get(c, (0, 0))[0]
+                  for c in ("evalsha", "eval"))
+    enqueue_calls = sum(queued[c][0] - before.get(c, (0, 0))[0] for c in queued) - 1
+    return {"n": n, "calls": calls / n, "enqueue_calls": enqueue_calls / n,
+            "usec": usec / n, "per_script_usec": usec / max(1, scripts),
+            "scripts": scripts / n, "served_s": served_s}
+
+
+def subprocess_devnull():
+    return open(os.devnull, "wb")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_rwith_arg(ap)
+    ap.add_argument("--sizes", default="100,1000,3000")
+    ap.add_argument("--ttl", default="30s")
+    args = ap.parse_args()
+    src, _ = find_tools(args.rwith)
+    sizes = [int(x) for x in args.sizes.split(",")]
+
+    def body(procs, workdir, env, rwith, url, port):
+        rows = [measure(procs, workdir, env, rwith, port, n, args.ttl) for n in sizes]
+        print(f"{'N':>6} {'commands/waiter':>16} {'(enqueue)':>10} {'scripts/waiter':>15} "
+              f"{'server us/waiter':>17} {'us/script':>10} {'served in':>10}")
+        for row in rows:
+            print(f"{row['n']:>6} {row['calls']:>16.1f} {row['enqueue_calls']:>10.1f} "
+                  f"{row['scripts']:>15.2f} {row['usec']:>17.1f} {row['per_script_usec']:>10.1f} "
+                  f"{row['served_s']:>9.1f}s")
+        first, last = rows[0], rows[-1]
+        print(f"server time per waiter, N={last['n']} / N={first['n']}: "
+              f"{last['usec'] / first['usec']:.2f}x (target <= 1.5x); every waiter served "
+              f"once, in arrival order")
+        return 0
+    return run_guarded("rwith-bench-queue-", src, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
