@@ -49,8 +49,11 @@ static const struct script script_break = {
 static const struct script script_status = {
 	"status", lua_status_source, lua_status_sha1, ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS};
 
+#define LOCK_KEY_COUNT_TEXT "8" /* LOCK_KEY_COUNT, as EVALSHA's numkeys */
+_Static_assert(LOCK_KEY_COUNT == 8, "LOCK_KEY_COUNT_TEXT must match LOCK_KEY_COUNT");
+
 static const char *const key_suffixes[LOCK_KEY_COUNT] = {
-	"holders", "info", "fence", "queue", "qexp", "seq", "wake:",
+	"holders", "info", "fence", "queue", "qexp", "seq", "wake:", "watch",
 };
 
 /* One request in flight; freed after it has reported. */
@@ -442,7 +445,7 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 	char fence[24];
 	argv[argc++] = use_eval ? "EVAL" : "EVALSHA";
 	argv[argc++] = use_eval ? call->script->source : call->script->sha1;
-	argv[argc++] = "7";
+	argv[argc++] = LOCK_KEY_COUNT_TEXT;
 	for (size_t i = 0; i < LOCK_KEY_COUNT; i++) {
 		argv[argc++] = lock->keys[i];
 	}

@@ -6,7 +6,8 @@
  * src/lua/common.lua for their types):
  *   P{L}:holders  P{L}:info  P{L}:fence       who holds it; the fence counter
  *   P{L}:queue  P{L}:qexp  P{L}:seq           the FIFO queue of waiters
- *   P{L}:wake:TOKEN                           one waiter's wake-up list */
+ *   P{L}:wake:TOKEN                           one waiter's wake-up list
+ *   P{L}:watch                                the watchers (quorum mode) */
 #ifndef RWITH_LOCK_H
 #define RWITH_LOCK_H
 
@@ -22,7 +23,7 @@
 
 #define LOCK_TOKEN_BYTES 16 /* 128 bits from getrandom(2) */
 #define LOCK_KEY_MAX (LOCK_NAME_MAX + 300)
-#define LOCK_KEY_COUNT 7
+#define LOCK_KEY_COUNT 8
 
 struct lock_holder {
 	char host[256];       /* empty when the answer named no holder */

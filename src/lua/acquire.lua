@@ -14,33 +14,47 @@
 --   length, and when to look again at the latest: when that holder's or the previous
 --   waiter's time runs out, since no event announces an expiry.
 local token, ttl, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[8]
+local position -- in the queue, once known
 purge_holders()
 purge_queue()
 
-local stored = tonumber(redis.call('HGET', K_INFO, '#limit'))
+local exclusive, shared, stored = lock_shape()
 if mode == 'x' and stored and stored ~= limit then
 	return {-1, stored}
 end
 limit = stored or limit
 
+-- Leaves the queue (or the watchers: ARGV[7] '2') on becoming a holder. Every queued token
+-- is in qexp too, so with others still queued there is nothing to tidy.
+local function leave_queue(queued)
+	redis.call('ZREM', K_QUEUE, token)
+	redis.call('ZREM', K_QEXP, token)
+	if ARGV[7] == '2' then
+		redis.call('ZREM', K_WATCH, token)
+	end
+	redis.call('DEL', K_WAKE .. token)
+	if queued < 2 then
+		queue_tidy()
+	end
+end
+
 -- This very rwith holds it already: it never read the answer that granted it (a retry after
 -- a lost connection, or a quorum round that gave up before this server answered). Grant it
 -- again, with its own fence, rather than make it wait for itself.
-if redis.call('ZSCORE', K_HOLDERS, token) then
-	redis.call('ZREM', K_QUEUE, token)
-	redis.call('ZREM', K_QEXP, token)
+if exclusive + shared > 0 and redis.call('ZSCORE', K_HOLDERS, token) then
+	leave_queue(0)
 	redis.call('ZADD', K_HOLDERS, now + ttl, token)
 	keep_alive(K_HOLDERS, K_INFO)
 	return {1, (holder_fields(token))}
 end
 
+local queued = redis.call('ZCARD', K_QUEUE)
 local eligible
-if redis.call('ZCARD', K_QUEUE) == 0 then
-	local exclusive, shared = holder_shape()
+if queued == 0 then
 	eligible = fits(mode, exclusive, shared, limit)
 else
 	eligible = false
-	for _, head in ipairs(admissible(limit)) do
+	for _, head in ipairs(admissible(limit, exclusive, shared)) do
 		if head == token then
 			eligible = true
 		end
@@ -48,35 +62,47 @@ else
 end
 
 if eligible then
-	redis.call('ZREM', K_QUEUE, token)
-	redis.call('ZREM', K_QEXP, token)
-	redis.call('DEL', K_WAKE .. token)
-	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+	if queued > 0 or ARGV[7] == '2' then
+		leave_queue(queued)
+	end
 	local fence = redis.call('INCR', K_FENCE)
 	redis.call('ZADD', K_HOLDERS, now + ttl, token)
-	redis.call('HSET', K_INFO, token, fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' ..
-		now .. '\n' .. mode .. '\n' .. ARGV[6])
+	local meta = fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. mode ..
+		'\n' .. ARGV[6]
 	if mode == 'x' then
-		redis.call('HSET', K_INFO, '#limit', limit)
+		redis.call('HSET', K_INFO, token, meta, '#mode', mode, '#limit', limit)
+		exclusive = exclusive + 1
+	else
+		redis.call('HSET', K_INFO, token, meta, '#mode', mode)
+		shared = shared + 1
 	end
-	keep_alive(K_HOLDERS, K_INFO)
+	if exclusive + shared == 1 then
+		-- The only holder: the keys live as long as it does.
+		redis.call('PEXPIRE', K_HOLDERS, ttl)
+		redis.call('PEXPIRE', K_INFO, ttl)
+	else
+		keep_alive(K_HOLDERS, K_INFO)
+	end
 	-- Room may be left for more: readers behind this one, or further semaphore holders.
-	wake_heads(limit, ttl)
+	wake_heads(limit, ttl, exclusive, shared)
 	return {1, fence}
 end
 
 if ARGV[7] == '2' then
 	redis.call('ZADD', K_QEXP, now + ttl, token)
-	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+	redis.call('ZADD', K_WATCH, now + ttl, token)
+	keep_alive(K_QEXP, K_QUEUE, K_SEQ, K_WATCH)
 elseif ARGV[7] == '1' then
 	if not redis.call('ZSCORE', K_QUEUE, token) then
 		local arrival = redis.call('INCR', K_SEQ) * 2 + (mode == 's' and 1 or 0)
 		redis.call('ZADD', K_QUEUE, arrival, token)
+		queued = queued + 1
+		position = queued - 1 -- the last place
 	end
 	redis.call('ZADD', K_QEXP, now + ttl, token)
 	keep_alive(K_QEXP, K_QUEUE, K_SEQ)
 	-- There may be room that earlier waiters have not taken yet: make sure they know.
-	wake_heads(limit, ttl)
+	wake_heads(limit, ttl, exclusive, shared)
 end
 
 local recheck = ttl
@@ -90,7 +116,7 @@ end
 -- Watching the waiter right ahead is enough: if it dies, its place expires, and whoever
 -- is behind a dead waiter watches it in turn, so nobody waits more than a TTL for a
 -- crashed waiter, and each look costs O(1) however long the queue is.
-local position = redis.call('ZRANK', K_QUEUE, token)
+position = position or redis.call('ZRANK', K_QUEUE, token)
 if position and position > 0 then
 	local ahead = redis.call('ZRANGE', K_QUEUE, position - 1, position - 1)
 	local expiry = ahead[1] and redis.call('ZSCORE', K_QEXP, ahead[1])
@@ -100,5 +126,4 @@ if position and position > 0 then
 elseif not position then
 	position = -1
 end
-return {0, host, pid, task, since, ttl_left, fence, now, position,
-	redis.call('ZCARD', K_QUEUE), math.max(recheck, 0)}
+return {0, host, pid, task, since, ttl_left, fence, now, position, queued, math.max(recheck, 0)}

@@ -13,8 +13,8 @@ for i = 1, #holders, 2 do
 		removed[#removed + 1] = v
 	end
 end
-local limit = lock_limit(tonumber(ARGV[2]))
+local _, _, stored = lock_shape()
 redis.call('DEL', K_HOLDERS, K_INFO)
 purge_queue()
-wake_heads(limit, tonumber(ARGV[1]))
+wake_heads(stored or tonumber(ARGV[2]), tonumber(ARGV[1]), 0, 0)
 return removed

@@ -14,50 +14,78 @@
 -- KEYS[6]  seq      STRING counter behind the arrival numbers
 -- KEYS[7]  wake prefix: waiter T blocks (BLPOP) on the LIST KEYS[7] .. T. Those keys are
 --          derived, not declared, but share the {LOCK} hash tag and so the slot.
+-- KEYS[8]  watch    ZSET  watcher token -> expiry: the tokens of qexp that have no place in
+--                   the queue, kept apart so that waking them never walks the queue
 -- Only the server's clock (TIME) decides expiry.
+--
+-- No step walks all waiters or all holders: each costs the same however long the queue is
+-- (the bench bench/queue_cost.py measures it). All holders share one mode (readers exclude
+-- writers and writers readers), stored as '#mode' in the info hash beside '#limit'; expired
+-- entries are forgotten PURGE_MAX at a time.
 if redis.replicate_commands then
 	redis.replicate_commands()
 end
-local K_HOLDERS, K_INFO, K_FENCE, K_QUEUE, K_QEXP, K_SEQ, K_WAKE =
-	KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local K_HOLDERS, K_INFO, K_FENCE, K_QUEUE, K_QEXP, K_SEQ, K_WAKE, K_WATCH =
+	KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local PURGE_MAX = 100
+local unpack = unpack or table.unpack
 
--- Forgets holders whose time ran out.
-local function purge_holders()
-	for _, gone in ipairs(redis.call('ZRANGEBYSCORE', K_HOLDERS, '-inf', now)) do
-		redis.call('ZREM', K_HOLDERS, gone)
-		redis.call('HDEL', K_INFO, gone)
-	end
+-- Deletes the holders' keys once nobody holds the lock (the stored limit and mode with them).
+local function holders_tidy()
 	if redis.call('ZCARD', K_HOLDERS) == 0 then
-		redis.call('DEL', K_INFO) -- also the stored limit, which lives as long as holders do
+		redis.call('DEL', K_HOLDERS, K_INFO)
 	end
 end
 
--- Forgets waiters that stopped renewing their place (crashed, killed, cut off).
+-- Deletes the queue's keys once nobody waits.
+local function queue_tidy()
+	if redis.call('ZCARD', K_QEXP) == 0 then
+		redis.call('DEL', K_QEXP, K_QUEUE, K_SEQ, K_WATCH)
+	end
+end
+
+-- Forgets holders whose time ran out, PURGE_MAX at a time.
+local function purge_holders()
+	local gone = redis.call('ZRANGEBYSCORE', K_HOLDERS, '-inf', now, 'LIMIT', 0, PURGE_MAX)
+	if #gone > 0 then
+		redis.call('ZREM', K_HOLDERS, unpack(gone))
+		redis.call('HDEL', K_INFO, unpack(gone))
+		holders_tidy()
+	end
+end
+
+-- Forgets waiters that stopped renewing their place (crashed, killed, cut off), PURGE_MAX
+-- at a time.
 local function purge_queue()
-	for _, gone in ipairs(redis.call('ZRANGEBYSCORE', K_QEXP, '-inf', now)) do
-		redis.call('ZREM', K_QUEUE, gone)
-		redis.call('ZREM', K_QEXP, gone)
-		redis.call('DEL', K_WAKE .. gone)
+	local gone = redis.call('ZRANGEBYSCORE', K_QEXP, '-inf', now, 'LIMIT', 0, PURGE_MAX)
+	if #gone > 0 then
+		local wake_keys = {}
+		for i, token in ipairs(gone) do
+			wake_keys[i] = K_WAKE .. token
+		end
+		redis.call('ZREM', K_QUEUE, unpack(gone))
+		redis.call('ZREM', K_QEXP, unpack(gone))
+		redis.call('ZREM', K_WATCH, unpack(gone))
+		redis.call('DEL', unpack(wake_keys))
+		queue_tidy()
 	end
 end
 
--- Lets keys expire with the longest-lived entry of `zset`, or deletes them when it is empty.
-local function keep_alive(zset, a, b)
+-- Lets `zset` and the other keys given expire with the longest-lived entry of `zset`, after
+-- an entry was added or extended; deletes them when it is empty. (Removing entries needs
+-- no call: the keys then outlive their entries a little, or the tidy functions delete them.)
+local function keep_alive(zset, ...)
 	local last = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
 	if #last == 0 then
-		redis.call('DEL', zset, a)
-		if b then
-			redis.call('DEL', b)
-		end
+		redis.call('DEL', zset, ...)
 		return
 	end
 	local keep = math.max(1, tonumber(last[2]) - now)
 	redis.call('PEXPIRE', zset, keep)
-	redis.call('PEXPIRE', a, keep)
-	if b then
-		redis.call('PEXPIRE', b, keep)
+	for _, key in ipairs({...}) do
+		redis.call('PEXPIRE', key, keep)
 	end
 end
 
@@ -70,23 +98,18 @@ local function holder_fields(token)
 		task or '', mode or 'x'
 end
 
--- The --limit stored with the lock, else `limit`.
-local function lock_limit(limit)
-	return tonumber(redis.call('HGET', K_INFO, '#limit')) or limit
-end
-
--- How many hold the lock exclusively, and how many shared.
-local function holder_shape()
-	local exclusive, shared = 0, 0
-	for _, token in ipairs(redis.call('ZRANGE', K_HOLDERS, 0, -1)) do
-		local _, _, _, _, _, mode = holder_fields(token)
-		if mode == 's' then
-			shared = shared + 1
-		else
-			exclusive = exclusive + 1
-		end
+-- The lock's shape: how many hold it exclusively and how many shared, and the --limit
+-- stored with it (nil when none is). At most two commands, whatever the number of holders.
+local function lock_shape()
+	local count = redis.call('ZCARD', K_HOLDERS)
+	if count == 0 then
+		return 0, 0, nil -- the info hash went with the last holder
 	end
-	return exclusive, shared
+	local stored = redis.call('HMGET', K_INFO, '#limit', '#mode')
+	if stored[2] == 's' then
+		return 0, count, tonumber(stored[1])
+	end
+	return count, 0, tonumber(stored[1])
 end
 
 -- Whether one more holder of `mode` fits beside the holders: readers share with readers,
@@ -100,10 +123,12 @@ end
 
 -- The waiters that may take the lock now: the longest head of the queue that fits beside
 -- the holders, in order. So a queued writer holds back readers that came after it, and
--- readers queued ahead of it go together.
-local function admissible(limit)
-	local exclusive, shared = holder_shape()
+-- readers queued ahead of it go together. Reads only as far as it admits.
+local function admissible(limit, exclusive, shared)
 	local result = {}
+	if not fits('x', exclusive, shared, limit) and not fits('s', exclusive, shared, limit) then
+		return result
+	end
 	local offset = 0
 	while true do
 		local batch = redis.call('ZRANGE', K_QUEUE, offset, offset + 15, 'WITHSCORES')
@@ -136,26 +161,28 @@ local function wake(token, ttl)
 	end
 end
 
-local function wake_heads(limit, ttl)
-	limit = lock_limit(limit)
-	for _, head in ipairs(admissible(limit)) do
+-- Wakes the admissible head of the queue and, when there is room for another holder of
+-- either mode, the watchers (quorum mode), who try again. Nothing at all when the holders
+-- leave no room.
+local function wake_heads(limit, ttl, exclusive, shared)
+	if not fits('x', exclusive, shared, limit) and not fits('s', exclusive, shared, limit) then
+		return
+	end
+	for _, head in ipairs(admissible(limit, exclusive, shared)) do
 		wake(head, ttl)
 	end
-	-- Watchers, when there is room for another holder of either mode: they try again.
-	local exclusive, shared = holder_shape()
-	if fits('x', exclusive, shared, limit) or fits('s', exclusive, shared, limit) then
-		for _, token in ipairs(redis.call('ZRANGE', K_QEXP, 0, -1)) do
-			if not redis.call('ZSCORE', K_QUEUE, token) then
-				wake(token, ttl)
-			end
-		end
+	for _, token in ipairs(redis.call('ZRANGE', K_WATCH, 0, -1)) do
+		wake(token, ttl)
 	end
 end
 
 -- Removes one holder, if present; returns whether it still held the lock until now.
 local function drop_holder(token)
 	local expiry = redis.call('ZSCORE', K_HOLDERS, token)
+	if not expiry then
+		return false
+	end
 	redis.call('ZREM', K_HOLDERS, token)
 	redis.call('HDEL', K_INFO, token)
-	return expiry ~= false and expiry ~= nil and tonumber(expiry) > now
+	return tonumber(expiry) > now
 end

@@ -14,6 +14,7 @@ if not expiry then
 end
 if tonumber(expiry) <= now then
 	drop_holder(token)
+	holders_tidy()
 	return 0
 end
 redis.call('ZADD', K_HOLDERS, now + ttl, token)

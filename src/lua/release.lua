@@ -7,10 +7,10 @@
 -- Returns 1 when this holder still held the lock until now, 0 when it was already gone
 -- (removed, or expired on the server's clock).
 local token, min_hold = ARGV[1], tonumber(ARGV[4])
-local expiry = redis.call('ZSCORE', K_HOLDERS, token)
-if min_hold > 0 and expiry and tonumber(expiry) > now then
+if min_hold > 0 then
+	local expiry = redis.call('ZSCORE', K_HOLDERS, token)
 	local _, _, _, since = holder_fields(token)
-	if since + min_hold > now then
+	if expiry and tonumber(expiry) > now and since + min_hold > now then
 		redis.call('ZADD', K_HOLDERS, since + min_hold, token)
 		keep_alive(K_HOLDERS, K_INFO)
 		return 1
@@ -18,9 +18,12 @@ if min_hold > 0 and expiry and tonumber(expiry) > now then
 end
 local held = drop_holder(token)
 purge_holders()
+local exclusive, shared, stored = lock_shape()
+if exclusive + shared == 0 then
+	redis.call('DEL', K_HOLDERS, K_INFO)
+end
 purge_queue()
-keep_alive(K_HOLDERS, K_INFO)
-wake_heads(tonumber(ARGV[3]), tonumber(ARGV[2]))
+wake_heads(stored or tonumber(ARGV[3]), tonumber(ARGV[2]), exclusive, shared)
 if held then
 	return 1
 end

@@ -1,0 +1,55 @@
+"""What a waiter costs the server does not grow with the queue (issue 10): N waiters queued
+behind a holder, then each served once, in arrival order; the server's commands per waiter
+(INFO commandstats, commands inside scripts included) are the same for a short and a long
+queue, and stay within a fixed budget. Counts, not times: nothing here depends on the
+machine's speed (bench/queue_cost.py measures the time)."""
+
+from harness import Holder, Resp, Scope, main, read_file, wait_until
+
+BUDGET = 60  # commands per waiter served: enqueue, wake-up, acquire, release
+
+
+def total_calls(server):
+    with server.client() as c:
+        text = c.call("INFO", "commandstats").decode()
+    return sum(int(line.split("calls=")[1].split(",")[0])
+               for line in text.splitlines() if line.startswith("cmdstat_"))
+
+
+def commands_per_waiter(sc, server, n):
+    lock = sc.lock(f"cost{n}")
+    ran = sc.path(f"ran-{n}")
+    # A TTL far longer than the test: no waiter renews its place meanwhile.
+    holder = Holder(sc, server.url(), lock, f"holder{n}", extra=["-t", "300s"])
+    holder.started()
+    before = total_calls(server)
+    waiters = []
+    with Resp(port=server.port) as r:
+        for i in range(n):
+            waiters.append(sc.start(["-r", server.url(), "-t", "300s", lock, "--", "sh", "-c",
+                                     f"echo {i} >> {ran}"]))
+            wait_until(lambda: r.call("ZCARD", f"rwith:{{{lock}}}:queue") == i + 1, 20,
+                       f"waiter {i} to queue")
+    holder.release()
+    holder.wait().expect(0, "holder")
+    for w in waiters:
+        w.wait(timeout=60).expect(0, "waiter")
+    calls = total_calls(server) - before - 1  # the second INFO
+    served = [int(x) for x in read_file(ran).split()]
+    assert served == list(range(n)), f"not served once each in arrival order: {served}"
+    return calls / n
+
+
+def test_commands_per_waiter_do_not_grow_with_the_queue():
+    with Scope("q-cost") as sc:
+        server = sc.redis(extra_args=["--maxclients", "1000"])
+        short = commands_per_waiter(sc, server, 10)
+        long = commands_per_waiter(sc, server, 200)
+        print(f"commands per waiter: {short:.1f} with 10 queued, {long:.1f} with 200")
+        assert long <= BUDGET, f"{long:.1f} commands per waiter with 200 queued (budget {BUDGET})"
+        assert long <= short * 1.1, (f"{long:.1f} commands per waiter with 200 queued, "
+                                     f"{short:.1f} with 10: the cost grows with the queue")
+
+
+if __name__ == "__main__":
+    main(globals())
