@@ -1,5 +1,6 @@
 /* argv/env -> options -> session -> one exit status. The only place that exits, and the
  * only place that maps an error kind to the contract's status and prints the final line. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,14 @@ static int usage_error(const struct rw_error *err) {
 }
 
 static void print_version(void) {
+	char module[PATH_MAX + 64];
+	const char *tls = "not built in";
+	if (RWITH_HAVE_TLS) {
+		tls = tls_module_find(module, sizeof(module)) ? "built in" :
+			"built in, but its module is missing";
+	}
 	printf("rwith %s (hiredis %d.%d.%d, libuv %s, TLS %s)\n", RWITH_VERSION, HIREDIS_MAJOR,
-		HIREDIS_MINOR, HIREDIS_PATCH, uv_version_string(),
-		RWITH_HAVE_TLS ? "built in" : "not built in");
+		HIREDIS_MINOR, HIREDIS_PATCH, uv_version_string(), tls);
 }
 
 static enum log_level level_for(int verbosity) {

@@ -110,9 +110,9 @@ static void node_fail(struct node *node, const struct rw_error *cause, bool hire
 static void fail_from_context(struct node *node, const redisAsyncContext *ac, const char *doing) {
 	struct rw_error err = {0};
 	char tls_why[256];
-	if (tls_describe_failure(node->tls_session, tls_why, sizeof(tls_why))) {
+	if (tls_describe_failure(node->tls, node->tls_session, tls_why, sizeof(tls_why))) {
 		/* hiredis's own text for a TLS failure is often only "connection closed". */
-		if (tls_handshake_pending(node->tls_session)) {
+		if (tls_handshake_pending(node->tls, node->tls_session)) {
 			doing = "cannot connect to";
 		}
 		error_set(&err, RW_ERROR_SERVER, "%s %s: %s", doing, node->address, tls_why);
@@ -175,13 +175,13 @@ struct conn_poll {
 	uv_poll_t handle;
 	redisAsyncContext *ac; /* NULL once hiredis has cleaned up */
 	int events;
-	bool tls;
+	const struct tls_context *tls; /* borrowed; NULL for a plain connection */
 };
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
 	struct conn_poll *poll = handle->data;
-	if (poll->tls) {
-		tls_clear_errors();
+	if (poll->tls != NULL) {
+		tls_clear_errors(poll->tls);
 	}
 	if (status < 0) {
 		/* libuv stopped the handle on a socket error: let hiredis read the error. A
@@ -236,7 +236,7 @@ static void poll_cleanup(void *data) {
 	uv_close((uv_handle_t *)&poll->handle, on_poll_closed);
 }
 
-static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop, bool tls) {
+static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop, const struct tls_context *tls) {
 	struct conn_poll *poll = calloc(1, sizeof(*poll));
 	if (poll == NULL) {
 		return -1;
@@ -268,7 +268,7 @@ static void on_deadline(uv_timer_t *timer) {
 			/* Still connecting TCP is not a TLS problem. */
 			bool handshaking = node->ac != NULL &&
 				(node->ac->c.flags & REDIS_CONNECTED) &&
-				tls_handshake_pending(node->tls_session);
+				tls_handshake_pending(node->tls, node->tls_session);
 			error_set(&err, RW_ERROR_SERVER, "%s on %s: no answer within %" PRIu64 " ms%s",
 				req->what, node->address, req->timeout_ms,
 				handshaking ? " (the TLS handshake did not finish)" : "");
@@ -399,7 +399,7 @@ static void start_connect(struct node *node, uint64_t timeout_ms) {
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 	ac->data = node;
-	if (poll_attach(ac, node->loop, node->endpoint.tls) < 0) {
+	if (poll_attach(ac, node->loop, node->endpoint.tls ? node->tls : NULL) < 0) {
 		error_set(&err, RW_ERROR_INTERNAL, "cannot watch the connection to %s", node->address);
 		redisAsyncFree(ac);
 		node_fail(node, &err, true);

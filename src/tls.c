@@ -1,66 +1,90 @@
-/* TLS for rediss:// servers, on OpenSSL and hiredis_ssl. hiredis's own context helper sets
- * SNI but checks no host name, so the SSL_CTX and each session are made here, where the
- * host name check (SSL_set1_host, or the IP address for a numeric host) is set up. */
+/* Loading rwith's TLS module (rwith-tls.so) on demand, and calling it. The module is looked
+ * for next to the rwith executable first (a build tree), then in the directory it is
+ * installed to; it must export the table of tls_module.h with this build's ABI. It is never
+ * unloaded: OpenSSL registers exit handlers that live in it. */
 #include "tls.h"
 
-#include <errno.h>
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "tls_module.h"
+
+struct tls_context {
+	const struct tls_module_api *api; /* in the loaded module */
+	void *context;                    /* the module's */
+};
 
 #if RWITH_HAVE_TLS
 
-#include <arpa/inet.h>
-#include <hiredis/hiredis_ssl.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+/* Candidate `index` (0: next to the executable, 1: the installed module) into path;
+ * false when there is no such candidate. */
+static bool module_candidate(int index, char *path, size_t size) {
+	if (index == 0) {
+		char exe[PATH_MAX];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (len <= 0) {
+			return module_candidate(1, path, size);
+		}
+		exe[len] = '\0';
+		char *slash = strrchr(exe, '/');
+		*slash = '\0';
+		return !error_format(path, size, "%s/%s", exe, RWITH_TLS_MODULE_NAME);
+	}
+	if (index == 1) {
+		return !error_format(path, size, "%s/%s", RWITH_TLS_MODULE_DIR, RWITH_TLS_MODULE_NAME);
+	}
+	return false;
+}
 
-struct tls_context {
-	SSL_CTX *ssl_ctx;
-};
+bool tls_module_find(char *path, size_t size) {
+	for (int i = 0; module_candidate(i, path, size); i++) {
+		if (access(path, R_OK) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
 
-/* The most specific reason OpenSSL has queued, or `fallback` (which may be NULL). Empties
- * the queue. */
-static const char *openssl_reason(const char *fallback) {
-	unsigned long code = ERR_peek_last_error();
-	const char *reason = code ? ERR_reason_error_string(code) : NULL;
-	ERR_clear_error();
-	return reason ? reason : fallback;
+static const struct tls_module_api *load_module(struct rw_error *err) {
+	char path[PATH_MAX + 64];
+	if (!tls_module_find(path, sizeof(path))) {
+		error_set(err, RW_ERROR_SERVER, "rwith's TLS module is not installed (looked for %s)",
+			path);
+		err->hint = "reinstall rwith with its TLS module, or use a redis:// URL";
+		return NULL;
+	}
+	/* RTLD_LOCAL: OpenSSL's symbols stay out of rwith's namespace. */
+	void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	const char *why = handle == NULL ? dlerror() : NULL;
+	const struct tls_module_api *api = handle ? dlsym(handle, TLS_MODULE_SYMBOL) : NULL;
+	if (api == NULL || api->abi != TLS_MODULE_ABI) {
+		error_set(err, RW_ERROR_SERVER, "cannot load rwith's TLS module %s: %s", path,
+			why ? why : (api ? "it belongs to another version of rwith"
+					 : "it is not rwith's TLS module"));
+		err->hint = "install OpenSSL and hiredis_ssl (libssl3, libhiredis1.1.0), or reinstall "
+			    "rwith";
+		return NULL;
+	}
+	return api;
 }
 
 int tls_context_create(const char *ca_file, struct tls_context **ret, struct rw_error *err) {
-	ERR_clear_error();
+	const struct tls_module_api *api = load_module(err);
+	if (api == NULL) {
+		return -1;
+	}
 	struct tls_context *tls = calloc(1, sizeof(*tls));
 	if (tls == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory setting up TLS");
 	}
-	tls->ssl_ctx = SSL_CTX_new(TLS_client_method());
-	if (tls->ssl_ctx == NULL) {
+	tls->api = api;
+	if (api->context_create(ca_file, &tls->context, err) < 0) {
 		free(tls);
-		return error_set(err, RW_ERROR_INTERNAL, "cannot set up TLS: %s",
-			openssl_reason("SSL_CTX_new failed"));
-	}
-	(void)SSL_CTX_set_min_proto_version(tls->ssl_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(tls->ssl_ctx, SSL_VERIFY_PEER, NULL);
-	int loaded = ca_file != NULL ? SSL_CTX_load_verify_locations(tls->ssl_ctx, ca_file, NULL)
-				     : SSL_CTX_set_default_verify_paths(tls->ssl_ctx);
-	if (loaded != 1) {
-		/* OpenSSL names a missing file only as "system lib". */
-		const char *reason = ca_file != NULL && access(ca_file, R_OK) < 0
-			? strerror(errno) : openssl_reason("no certificates found");
-		tls_context_destroy(tls);
-		if (ca_file == NULL) {
-			return error_set(err, RW_ERROR_SERVER,
-				"cannot load the system's trusted CA certificates: %s", reason);
-		}
-		error_set(err, RW_ERROR_USAGE,
-			"cannot load CA certificates from '%s' (--tls-ca or $RWITH_TLS_CA): %s", ca_file,
-			reason);
-		err->hint = "give --tls-ca (or $RWITH_TLS_CA) a readable PEM file of CA certificates";
 		return -1;
 	}
 	*ret = tls;
@@ -71,25 +95,8 @@ void tls_context_destroy(struct tls_context *tls) {
 	if (tls == NULL) {
 		return;
 	}
-	SSL_CTX_free(tls->ssl_ctx);
+	tls->api->context_destroy(tls->context);
 	free(tls);
-}
-
-static bool is_ip_address(const char *host) {
-	unsigned char addr[16];
-	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
-}
-
-/* The name to verify: a DNS name (also sent as SNI), or an IP address. */
-static int expect_host(SSL *ssl, const char *host) {
-	if (is_ip_address(host)) {
-		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
-	}
-	if (SSL_set_tlsext_host_name(ssl, host) != 1) {
-		return -1;
-	}
-	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
 }
 
 int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *host,
@@ -97,62 +104,21 @@ int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *
 	if (tls == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "TLS was not set up for host '%s'", host);
 	}
-	ERR_clear_error();
-	SSL *ssl = SSL_new(tls->ssl_ctx);
-	if (ssl == NULL) {
-		return error_set(err, RW_ERROR_INTERNAL, "cannot start TLS: %s",
-			openssl_reason("SSL_new failed"));
-	}
-	if (expect_host(ssl, host) < 0) {
-		SSL_free(ssl);
-		return error_set(err, RW_ERROR_USAGE, "cannot verify TLS for host '%s': %s", host,
-			openssl_reason("not a valid host name"));
-	}
-	/* On success hiredis owns ssl and frees it with the context; on failure we do. A
-	 * loopback handshake may already have run (and failed) inside this call. */
-	if (redisInitiateSSL(&ac->c, ssl) != REDIS_OK) {
-		char why[256];
-		/* When TLS itself has no reason, the TCP connection failed (refused, say). */
-		bool tls_reason = tls_describe_failure(ssl, why, sizeof(why));
-		if (!tls_reason) {
-			(void)error_format(why, sizeof(why), "%s",
-				ac->c.errstr[0] ? ac->c.errstr : "TLS handshake failed");
-		}
-		SSL_free(ssl);
-		error_set(err, RW_ERROR_SERVER, "%s", why);
-		err->hint = tls_reason ? TLS_FAILURE_HINT : NULL;
-		return -1;
-	}
-	*ret_session = ssl;
-	return 0;
+	return tls->api->start(tls->context, ac, host, ret_session, err);
 }
 
-bool tls_describe_failure(void *session, char *buf, size_t size) {
-	SSL *ssl = session;
-	if (ssl == NULL) {
-		return false;
-	}
-	long verify = SSL_get_verify_result(ssl);
-	if (verify != X509_V_OK) {
-		ERR_clear_error();
-		(void)error_format(buf, size, "the server's TLS certificate was refused: %s",
-			X509_verify_cert_error_string(verify));
-		return true;
-	}
-	const char *reason = openssl_reason(NULL);
-	if (reason == NULL) {
-		return false;
-	}
-	(void)error_format(buf, size, "TLS failed: %s", reason);
-	return true;
+bool tls_describe_failure(const struct tls_context *tls, void *session, char *buf, size_t size) {
+	return tls != NULL && session != NULL && tls->api->describe_failure(session, buf, size);
 }
 
-bool tls_handshake_pending(void *session) {
-	return session != NULL && !SSL_is_init_finished((SSL *)session);
+bool tls_handshake_pending(const struct tls_context *tls, void *session) {
+	return tls != NULL && session != NULL && tls->api->handshake_pending(session);
 }
 
-void tls_clear_errors(void) {
-	ERR_clear_error();
+void tls_clear_errors(const struct tls_context *tls) {
+	if (tls != NULL) {
+		tls->api->clear_errors();
+	}
 }
 
 #else /* !RWITH_HAVE_TLS */
@@ -160,6 +126,13 @@ void tls_clear_errors(void) {
 static int not_built_in(struct rw_error *err) {
 	return error_set(err, RW_ERROR_USAGE,
 		"this rwith was built without TLS support, so it cannot use a rediss:// server");
+}
+
+bool tls_module_find(char *path, size_t size) {
+	if (size > 0) {
+		path[0] = '\0';
+	}
+	return false;
 }
 
 int tls_context_create(const char *ca_file, struct tls_context **ret, struct rw_error *err) {
@@ -181,19 +154,22 @@ int tls_start(const struct tls_context *tls, redisAsyncContext *ac, const char *
 	return not_built_in(err);
 }
 
-bool tls_describe_failure(void *session, char *buf, size_t size) {
+bool tls_describe_failure(const struct tls_context *tls, void *session, char *buf, size_t size) {
+	(void)tls;
 	(void)session;
 	(void)buf;
 	(void)size;
 	return false;
 }
 
-bool tls_handshake_pending(void *session) {
+bool tls_handshake_pending(const struct tls_context *tls, void *session) {
+	(void)tls;
 	(void)session;
 	return false;
 }
 
-void tls_clear_errors(void) {
+void tls_clear_errors(const struct tls_context *tls) {
+	(void)tls;
 }
 
 #endif

@@ -174,5 +174,41 @@ def test_sentinel_over_tls():
         assert res.out.strip() == "1", res.describe()
 
 
+def test_tls_module_is_loaded_only_for_rediss():
+    """OpenSSL lives in rwith's TLS module, loaded only for a rediss:// URL: a copy of rwith
+    without the module next to it (nor installed) runs redis:// as ever, says so in
+    --version, and refuses rediss:// with exit 69 naming the module."""
+    import shutil
+    import subprocess
+    with Scope("tls-module") as sc:
+        files, server = tls_server(sc)
+        alone = os.path.join(sc.path("alone"), "rwith")
+        os.makedirs(os.path.dirname(alone))
+        shutil.copy2(harness.RWITH, alone)
+        # The copy finds the libraries the original was linked with (a build's RUNPATH may
+        # be relative to the executable).
+        libs = subprocess.run(["ldd", harness.RWITH], capture_output=True, text=True).stdout
+        dirs = {os.path.dirname(line.split("=>")[1].split()[0]) for line in libs.splitlines()
+                if "=>" in line and "/" in line.split("=>")[1]}
+        env = {"LD_LIBRARY_PATH": ":".join(sorted(dirs))}
+        plain = sc.redis()
+        res = sc.run(["-r", plain.url(), sc.lock("plain"), "--", "true"], exe=alone, env=env)
+        res.expect(0, "redis:// without the TLS module")
+        res = sc.run(["--version"], exe=alone, env=env).expect(0)
+        assert "module is missing" in res.out, res.describe()
+        res = sc.run(["-r", server.tls_url(), "--tls-ca", files.ca_cert, sc.lock("tls"), "--",
+                      "true"], exe=alone, env=env)
+        res.expect(EX_SERVER, "rediss:// without the TLS module")
+        res.expect_diagnostic("TLS module", "rwith-tls.so")
+        # With the module beside it: redis:// maps no OpenSSL (the command's parent is a
+        # fork of rwith), rediss:// does.
+        probe = 'if grep -q libssl /proc/$PPID/maps; then echo ssl; else echo none; fi'
+        res = sc.run(["-r", plain.url(), sc.lock("maps"), "--", "sh", "-c", probe])
+        assert res.expect(0).out.strip() == "none", res.describe()
+        res = sc.run(["-r", server.tls_url(), "--tls-ca", files.ca_cert, sc.lock("maps-tls"),
+                      "--", "sh", "-c", probe])
+        assert res.expect(0).out.strip() == "ssl", res.describe()
+
+
 if __name__ == "__main__":
     harness.main(globals())
