@@ -6,7 +6,7 @@ For each N (default 100, 1000, 3000) the bench reads `INFO commandstats` before 
 start and after the last one is done, and reports per waiter: the commands the server ran
 (commands inside scripts included, the bench's own INFO taken out) and the server time spent
 in scripts and BLPOP (the usec of EVALSHA/EVAL/BLPOP, which include the commands they ran);
-and per script call. It checks that every waiter ran exactly once and in arrival order (exit
+and the time per script call (EVALSHA/EVAL alone). It checks that every waiter ran exactly once and in arrival order (exit
 status 1 otherwise).
 
 Starts its own redis-server on a free 127.0.0.1 port and stops it by PID; every process it
@@ -79,11 +79,13 @@ def measure(procs, workdir, env, rwith, port, n, ttl):
                          f"{next((i for i, x in enumerate(ran) if x != i), None)})")
     calls = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after) - 2  # our INFOs
     usec = sum(after.get(c, (0, 0))[1] - before.get(c, (0, 0))[1] for c in SCRIPT_COMMANDS)
+    script_usec = sum(after.get(c, (0, 0))[1] - before.get(c, (0, 0))[1]
+                      for c in ("evalsha", "eval"))
     scripts = sum(after.get(c, (0, 0))[0] - before.get(c, (0, 0))[0]
                   for c in ("evalsha", "eval"))
     enqueue_calls = sum(queued[c][0] - before.get(c, (0, 0))[0] for c in queued) - 1
     return {"n": n, "calls": calls / n, "enqueue_calls": enqueue_calls / n,
-            "usec": usec / n, "per_script_usec": usec / max(1, scripts),
+            "usec": usec / n, "per_script_usec": script_usec / max(1, scripts),
             "scripts": scripts / n, "served_s": served_s}
 
 
