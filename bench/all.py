@@ -76,8 +76,8 @@ def handoff(rwith):
                       "--hold", "0")
         per_tool = {}
         for line in text.splitlines():
-            for tool in ("flock", "rwith"):
-                if line.startswith(tool):
+            for tool, row in (("flock", "flock FILE CMD"), ("rwith", "rwith LOCK -- CMD")):
+                if line.startswith(row):
                     per_tool[tool] = float(line.split()[-1])
         rates[(contenders, sections)] = per_tool
     return float(ratio), rates
