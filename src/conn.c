@@ -76,6 +76,7 @@ struct request {
 	void *data;
 	struct conn_replicas *replicas; /* NULL: no WAIT */
 	bool retry_safe; /* CONN_RETRY_SAFE: may be sent again after it may have run */
+	bool blocking;   /* CONN_BLOCKING: the connection is busy until it answers */
 	uint64_t deadline_ms;
 	uint64_t timeout_ms;
 	char what[32];
@@ -181,15 +182,20 @@ static redisReply *copy_reply(const redisReply *reply) {
 
 /* ---- nodes -------------------------------------------------------------------------- */
 
+/* Closes the connection in *slot, which is cleared first: destroying it reports its
+ * commands at once, and their callbacks may look at the slot. */
+static void drop_node(struct node **slot) {
+	struct node *node = *slot;
+	*slot = NULL;
+	node_destroy(node);
+}
+
 static void update_address(struct conn *conn) {
-	if (conn->node_count == 0) {
-		url_format_address(&conn->url, conn->address, sizeof(conn->address));
-	} else if (conn->current == 0 && !conn->url.sentinel) {
+	if (conn->node_count == 0 || (conn->current == 0 && !conn->url.sentinel)) {
 		url_format_address(&conn->url, conn->address, sizeof(conn->address));
 	} else {
 		const struct topology_address *a = &conn->nodes[conn->current].address;
-		(void)snprintf(conn->address, sizeof(conn->address),
-			strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, (unsigned)a->port);
+		url_format_host_port(a->host, a->port, conn->address, sizeof(conn->address));
 	}
 }
 
@@ -201,7 +207,8 @@ static void set_current(struct conn *conn, size_t index) {
 	}
 }
 
-/* The index of address among the known nodes, added when new; the last one when full. */
+/* The index of address among the known nodes, added when new (in the place of one never
+ * used when the table is full). */
 static size_t find_or_add(struct conn *conn, const struct topology_address *address) {
 	for (size_t i = 0; i < conn->node_count; i++) {
 		if (conn->nodes[i].address.port == address->port &&
@@ -221,9 +228,7 @@ static size_t find_or_add(struct conn *conn, const struct topology_address *addr
 		if (index == 0) {
 			index = conn->current == MAX_NODES - 1 ? MAX_NODES - 2 : MAX_NODES - 1;
 		}
-		struct node *old = conn->nodes[index].node;
-		conn->nodes[index].node = NULL;
-		node_destroy(old);
+		drop_node(&conn->nodes[index].node);
 	} else {
 		conn->node_count++;
 	}
@@ -249,9 +254,7 @@ static struct node *node_at(struct conn *conn, size_t index, uint64_t timeout_ms
 	if (known->node != NULL && !node_is_broken(known->node)) {
 		return known->node;
 	}
-	struct node *old = known->node;
-	known->node = NULL;
-	node_destroy(old);
+	drop_node(&known->node);
 	known->confirmed = false;
 	struct rw_endpoint ep;
 	if (index == 0 && !conn->url.sentinel) {
@@ -435,7 +438,7 @@ static void on_slots(const redisReply *reply, const struct rw_error *err, void *
 static void maybe_discover(struct conn *conn, struct node *node, const struct request *req) {
 	if (conn->discovery_sent || conn->url.kind == ENDPOINT_UNIX ||
 		(conn->topology != TOPOLOGY_UNKNOWN && conn->topology != TOPOLOGY_CLUSTER) ||
-		(req->argv_len[0] == 5 && strncasecmp(req->argv[0], "BLPOP", 5) == 0)) {
+		req->blocking) {
 		return;
 	}
 	const char *argv[2] = {"CLUSTER", "SLOTS"};
@@ -489,19 +492,18 @@ static void format_sentinels(const struct conn *conn, char *buf, size_t size) {
 	size_t used = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < conn->url.sentinel_count && used < size; i++) {
+		char one[300];
 		const struct rw_sentinel_address *s = &conn->url.sentinels[i];
-		int n = snprintf(buf + used, size - used, strchr(s->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
-			i > 0 ? ", " : "", s->host, (unsigned)s->port);
+		url_format_host_port(s->host, s->port, one, sizeof(one));
+		int n = snprintf(buf + used, size - used, "%s%s", i > 0 ? ", " : "", one);
 		used += n > 0 ? (size_t)n : 0;
 	}
 }
 
 /* Closes the connection to the sentinel, for the next one. */
 static void next_sentinel(struct conn *conn) {
-	struct node *old = conn->sentinel;
-	conn->sentinel = NULL;
 	conn->sentinel_index = (conn->sentinel_index + 1) % conn->url.sentinel_count;
-	node_destroy(old);
+	drop_node(&conn->sentinel);
 }
 
 /* Asks the next sentinel for the master's address. */
@@ -529,9 +531,11 @@ static void ask_sentinel(struct request *req) {
 	}
 	uint64_t left = time_left(req);
 	if (left < MIN_TRY_MS) {
-		fail_request(req, req->last_failure.message[0] ? &req->last_failure :
-			(error_set(&err, RW_ERROR_SERVER, "no sentinel answered about the master '%s' "
-				"in time", conn->url.master), &err));
+		if (req->last_failure.message[0] == '\0') {
+			error_set(&req->last_failure, RW_ERROR_SERVER, "no sentinel answered about the "
+				"master '%s' in time", conn->url.master);
+		}
+		fail_request(req, &req->last_failure);
 		return;
 	}
 	/* Each sentinel left gets its share, but a hung one no less than a floor, and never
@@ -542,9 +546,7 @@ static void ask_sentinel(struct request *req) {
 	floor = floor < SENTINEL_SHARE_MIN_MS ? floor : SENTINEL_SHARE_MIN_MS;
 	uint64_t timeout = share > floor ? share : floor;
 	if (conn->sentinel == NULL || node_is_broken(conn->sentinel)) {
-		struct node *old = conn->sentinel;
-		conn->sentinel = NULL;
-		node_destroy(old);
+		drop_node(&conn->sentinel);
 		struct rw_endpoint ep;
 		url_sentinel_endpoint(&conn->url, conn->sentinel_index, &ep);
 		conn->sentinel = node_create(conn->loop, &ep, conn->tls, timeout);
@@ -658,8 +660,8 @@ static void on_error_reply(struct request *req, size_t index, const redisReply *
 		pause_then_retry(req, RETRY_PAUSE_MS, &why);
 		return;
 	case TOPOLOGY_ERROR_REROUTE:
-		if (!req->retry_safe && strncmp(reply->str, "UNBLOCKED", 9) == 0) {
-			break; /* a blocking command: sent again, it would outlive its deadline */
+		if (req->blocking) {
+			break; /* UNBLOCKED: sent again, it would outlive its deadline */
 		}
 		if (conn->topology == TOPOLOGY_CLUSTER) {
 			conn->nodes[index].failed_ms = clock_mono_ms();
@@ -918,6 +920,7 @@ int conn_command_replicated(struct conn *conn, const char *what, uint64_t timeou
 	req->data = data;
 	req->replicas = ret_replicas;
 	req->retry_safe = (flags & CONN_RETRY_SAFE) != 0;
+	req->blocking = (flags & CONN_BLOCKING) != 0;
 	req->timeout_ms = timeout_ms;
 	req->deadline_ms = clock_mono_ms() + timeout_ms;
 	(void)snprintf(req->what, sizeof(req->what), "%s", what);
@@ -970,12 +973,8 @@ void conn_destroy(struct conn *conn) {
 	}
 	/* Their node commands call back now, and free what they held. */
 	for (size_t i = 0; i < conn->node_count; i++) {
-		struct node *node = conn->nodes[i].node;
-		conn->nodes[i].node = NULL;
-		node_destroy(node);
+		drop_node(&conn->nodes[i].node);
 	}
-	struct node *sentinel = conn->sentinel;
-	conn->sentinel = NULL;
-	node_destroy(sentinel);
+	drop_node(&conn->sentinel);
 	uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
 }

@@ -47,6 +47,9 @@ enum {
 	 * Without it, such a failure is reported; a command that surely did not run (refused,
 	 * redirected, READONLY) is always sent on. */
 	CONN_RETRY_SAFE = 1u << 0,
+	/* A blocking command (BLPOP): nothing is pipelined behind it, and a demoted master's
+	 * UNBLOCKED is reported rather than followed (sent again, it would outlive its deadline). */
+	CONN_BLOCKING = 1u << 1,
 };
 
 /* Makes a conn for ep (copied), under TLS verified by `tls` (borrowed; must outlive conn)

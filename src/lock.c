@@ -34,20 +34,24 @@ struct script {
 	const char *sha1;
 	enum script_args args;
 	enum script_reply reply;
+	/* conn_command's flags: CONN_RETRY_SAFE unless a second run answers differently (a
+	 * release or a break that ran once finds nothing the second time). */
+	unsigned conn_flags;
+	bool synced; /* with --sync, waits until the online replicas have the write */
 };
 
-static const struct script script_acquire = {
-	"acquire", lua_acquire_source, lua_acquire_sha1, ARGS_ACQUIRE, REPLY_ACQUIRE};
-static const struct script script_extend = {
-	"extend", lua_extend_source, lua_extend_sha1, ARGS_EXTEND, REPLY_FLAG};
-static const struct script script_release = {
-	"release", lua_release_source, lua_release_sha1, ARGS_RELEASE, REPLY_FLAG};
-static const struct script script_leave = {
-	"leave", lua_leave_source, lua_leave_sha1, ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG};
-static const struct script script_break = {
-	"break", lua_break_source, lua_break_sha1, ARGS_TTL_LIMIT, REPLY_HOLDERS};
-static const struct script script_status = {
-	"status", lua_status_source, lua_status_sha1, ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS};
+static const struct script script_acquire = {"acquire", lua_acquire_source, lua_acquire_sha1,
+	ARGS_ACQUIRE, REPLY_ACQUIRE, CONN_RETRY_SAFE, true};
+static const struct script script_extend = {"extend", lua_extend_source, lua_extend_sha1,
+	ARGS_EXTEND, REPLY_FLAG, CONN_RETRY_SAFE, true};
+static const struct script script_release = {"release", lua_release_source, lua_release_sha1,
+	ARGS_RELEASE, REPLY_FLAG, 0, false};
+static const struct script script_leave = {"leave", lua_leave_source, lua_leave_sha1,
+	ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG, CONN_RETRY_SAFE, false};
+static const struct script script_break = {"break", lua_break_source, lua_break_sha1,
+	ARGS_TTL_LIMIT, REPLY_HOLDERS, 0, false};
+static const struct script script_status = {"status", lua_status_source, lua_status_sha1,
+	ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS, CONN_RETRY_SAFE, false};
 
 #define LOCK_KEY_COUNT_TEXT "8" /* LOCK_KEY_COUNT, as EVALSHA's numkeys */
 _Static_assert(LOCK_KEY_COUNT == 8, "LOCK_KEY_COUNT_TEXT must match LOCK_KEY_COUNT");
@@ -303,8 +307,7 @@ static void finish_call(struct call *call, enum lock_result result, const struct
 }
 
 static bool synced(const struct call *call) {
-	return call->lock->sync &&
-		(call->script == &script_acquire || call->script == &script_extend);
+	return call->lock->sync && call->script->synced;
 }
 
 /* --sync: a grant or an extension that not every online replica acknowledged. A grant is
@@ -489,11 +492,8 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		len[i] = strlen(argv[i]);
 	}
 	(void)snprintf(what, sizeof(what), "%s %s", argv[0], call->script->name);
-	/* A release or a break that ran once answers differently the second time. */
-	unsigned flags = call->script == &script_release || call->script == &script_break ?
-		0 : CONN_RETRY_SAFE;
-	return conn_command_replicated(call->conn, what, call->timeout_ms, flags, on_reply, call,
-		argc, argv, len, synced(call) ? &call->replicas : NULL, err);
+	return conn_command_replicated(call->conn, what, call->timeout_ms, call->script->conn_flags,
+		on_reply, call, argc, argv, len, synced(call) ? &call->replicas : NULL, err);
 }
 
 static struct call *new_call(struct lock *lock, const struct script *script, struct conn *conn,
@@ -574,8 +574,8 @@ int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_
 	size_t len[3] = {5, strlen(lock->wake_key), strlen(timeout)};
 	/* Not retry-safe: a BLPOP sent again may take a wake-up a second time, or outlive its
 	 * deadline; its failure is reported, and the waiter looks again. */
-	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, 0, on_reply, call, 3, argv, len,
-		err) < 0) {
+	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, CONN_BLOCKING, on_reply, call, 3,
+		argv, len, err) < 0) {
 		free(call);
 		return -1;
 	}

@@ -354,7 +354,7 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err) {
 	return 0;
 }
 
-static char *format_host_port(const char *host, uint16_t port, char *buf, size_t size) {
+char *url_format_host_port(const char *host, uint16_t port, char *buf, size_t size) {
 	if (strchr(host, ':') != NULL) {
 		(void)snprintf(buf, size, "[%s]:%u", host, (unsigned)port);
 	} else {
@@ -369,7 +369,7 @@ char *url_format_address(const struct rw_endpoint *ep, char *buf, size_t size) {
 	} else if (ep->kind == ENDPOINT_UNIX) {
 		(void)snprintf(buf, size, "%s", ep->path);
 	} else {
-		format_host_port(ep->host, ep->port, buf, size);
+		url_format_host_port(ep->host, ep->port, buf, size);
 	}
 	return buf;
 }
@@ -380,7 +380,7 @@ static void format_sentinels(const struct rw_endpoint *ep, char *buf, size_t siz
 	buf[0] = '\0';
 	for (size_t i = 0; i < ep->sentinel_count && used < size; i++) {
 		char one[300];
-		format_host_port(ep->sentinels[i].host, ep->sentinels[i].port, one, sizeof(one));
+		url_format_host_port(ep->sentinels[i].host, ep->sentinels[i].port, one, sizeof(one));
 		int n = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "", one);
 		used += n > 0 ? (size_t)n : 0;
 	}

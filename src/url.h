@@ -54,6 +54,9 @@ int url_parse(const char *text, struct rw_endpoint *ret, struct rw_error *err);
 /* "redis://user:***@host:port/db": the only way an endpoint reaches a message. */
 char *url_format_masked(const struct rw_endpoint *ep, char *buf, size_t size);
 
+/* "host:port", or "[v6]:port" for an IPv6 address. */
+char *url_format_host_port(const char *host, uint16_t port, char *buf, size_t size);
+
 /* "host:port" or the socket path (for a Sentinel URL: "master 'NAME'"): short, for
  * "held by" and timeout messages. */
 char *url_format_address(const struct rw_endpoint *ep, char *buf, size_t size);
