@@ -12,9 +12,9 @@
 #include <hiredis/hiredis.h>
 
 #include "lock.h"
+#include "untouched.h"
 
 #define UNTOUCHED_FENCE 0x5eedull
-#define SENTINEL_BYTE 0x5a
 
 /* Parses one whole reply from `resp`; the caller frees it with freeReplyObject. */
 static redisReply *reply_from_resp(const char *resp) {
@@ -27,20 +27,6 @@ static redisReply *reply_from_resp(const char *resp) {
 	cr_assert_not_null(reply, "incomplete RESP in the test: %s", resp);
 	redisReaderFree(reader);
 	return reply;
-}
-
-static void fill_sentinel(void *object, size_t size) {
-	memset(object, SENTINEL_BYTE, size);
-}
-
-static bool is_sentinel(const void *object, size_t size) {
-	const unsigned char *bytes = object;
-	for (size_t i = 0; i < size; i++) {
-		if (bytes[i] != SENTINEL_BYTE) {
-			return false;
-		}
-	}
-	return true;
 }
 
 /* ---- acquire ---------------------------------------------------------------------------- */

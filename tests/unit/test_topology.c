@@ -14,8 +14,8 @@
 #include <hiredis/hiredis.h>
 
 #include "topology.h"
+#include "untouched.h"
 
-#define SENTINEL_BYTE 0x5a
 #define TREE_NODES 128
 
 /* The nodes of one hand-built reply tree, on the caller's stack: nothing to free. */
@@ -85,20 +85,6 @@ static redisReply *array_of(struct tree *t, redisReply *const *elements, size_t 
 #define ARRAY(t, ...)                                                                              \
 	array_of((t), (redisReply *const[]){__VA_ARGS__},                                          \
 		sizeof((redisReply *const[]){__VA_ARGS__}) / sizeof(redisReply *))
-
-static void fill_sentinel(void *object, size_t size) {
-	memset(object, SENTINEL_BYTE, size);
-}
-
-static bool is_sentinel(const void *object, size_t size) {
-	const unsigned char *bytes = object;
-	for (size_t i = 0; i < size; i++) {
-		if (bytes[i] != SENTINEL_BYTE) {
-			return false;
-		}
-	}
-	return true;
-}
 
 /* ---- error replies ---------------------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "url.h"
+#include "untouched.h"
 
 /* A password distinctive enough that strstr finds it only where it leaked. */
 #define SECRET "s3cr3tpw"
@@ -26,31 +27,18 @@ struct good_case {
 	const char *address;
 };
 
-static void fill_sentinel(struct rw_endpoint *ep) {
-	memset(ep, 0x5a, sizeof(*ep));
-}
-
-static bool is_sentinel(const struct rw_endpoint *ep) {
-	const unsigned char *bytes = (const unsigned char *)ep;
-	for (size_t i = 0; i < sizeof(*ep); i++) {
-		if (bytes[i] != 0x5a) {
-			return false;
-		}
-	}
-	return true;
-}
 
 /* url_parse refuses text with a usage error and a message, and leaves *ret alone; the
  * message is copied to `message` for the caller's own checks. */
 static void expect_refused(const char *text, char *message, size_t size) {
 	struct rw_endpoint ep;
 	struct rw_error err = {0};
-	fill_sentinel(&ep);
+	fill_sentinel(&ep, sizeof(ep));
 	int rc = url_parse(text, &ep, &err);
 	cr_expect_eq(rc, -1, "url_parse(\"%s\") = %d, want -1", text, rc);
 	cr_expect_eq(err.kind, RW_ERROR_USAGE, "url_parse(\"%s\"): kind %d", text, err.kind);
 	cr_expect_neq(err.message[0], '\0', "url_parse(\"%s\"): empty message", text);
-	cr_expect(is_sentinel(&ep), "url_parse(\"%s\") wrote *ret on failure", text);
+	cr_expect(is_sentinel(&ep, sizeof(ep)), "url_parse(\"%s\") wrote *ret on failure", text);
 	(void)snprintf(message, size, "%s", err.message);
 }
 
@@ -112,7 +100,7 @@ Test(url, parses_valid_urls) {
 		const struct good_case *c = &cases[i];
 		struct rw_endpoint ep;
 		struct rw_error err = {0};
-		fill_sentinel(&ep);
+		fill_sentinel(&ep, sizeof(ep));
 		int rc = url_parse(c->text, &ep, &err);
 		cr_expect_eq(rc, 0, "url_parse(\"%s\") = %d: %s", c->text, rc, err.message);
 		if (rc != 0) {
@@ -221,10 +209,10 @@ Test(url, unix_path_too_long_is_rejected) {
 	text[8 + 200] = '\0';
 	struct rw_endpoint ep;
 	struct rw_error err = {0};
-	fill_sentinel(&ep);
+	fill_sentinel(&ep, sizeof(ep));
 	cr_assert_eq(url_parse(text, &ep, &err), -1);
 	cr_assert_eq(err.kind, RW_ERROR_USAGE);
-	cr_assert(is_sentinel(&ep));
+	cr_assert(is_sentinel(&ep, sizeof(ep)));
 }
 
 Test(url, long_password_is_never_shown) {
@@ -357,7 +345,7 @@ Test(url, parses_sentinel_urls) {
 		const struct sentinel_case *c = &cases[i];
 		struct rw_endpoint ep;
 		struct rw_error err = {0};
-		fill_sentinel(&ep);
+		fill_sentinel(&ep, sizeof(ep));
 		int rc = url_parse(c->text, &ep, &err);
 		cr_expect_eq(rc, 0, "url_parse(\"%s\") = %d: %s", c->text, rc, err.message);
 		if (rc != 0) {
@@ -419,10 +407,10 @@ Test(url, eight_sentinels_fit_nine_do_not) {
 		(void)snprintf(nine, sizeof(nine), "redis+sentinel://u:" SECRET "@%s%s",
 			text + strlen("redis+sentinel://"), more[i]);
 		struct rw_error nine_err = {0};
-		fill_sentinel(&ep);
+		fill_sentinel(&ep, sizeof(ep));
 		cr_expect_eq(url_parse(nine, &ep, &nine_err), -1, "%s accepted", nine);
 		cr_expect_eq(nine_err.kind, RW_ERROR_USAGE, "%s", nine);
-		cr_expect(is_sentinel(&ep), "%s: *ret written on failure", nine);
+		cr_expect(is_sentinel(&ep, sizeof(ep)), "%s: *ret written on failure", nine);
 		expect_no_password(nine, nine_err.message);
 	}
 }
@@ -508,14 +496,14 @@ Test(url, plain_urls_refuse_sentinel_parameters) {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct rw_endpoint ep;
 		struct rw_error err = {0};
-		fill_sentinel(&ep);
+		fill_sentinel(&ep, sizeof(ep));
 		cr_expect_eq(
 			url_parse(cases[i], &ep, &err), -1, "url_parse(\"%s\") accepted", cases[i]);
 		cr_expect_eq(err.kind, RW_ERROR_USAGE, "%s", cases[i]);
 		cr_expect_not_null(strstr(err.message, "db"),
 			"%s: '%s' does not say what is understood", cases[i], err.message);
 		expect_no_password(cases[i], err.message);
-		cr_expect(is_sentinel(&ep), "%s: *ret written on failure", cases[i]);
+		cr_expect(is_sentinel(&ep, sizeof(ep)), "%s: *ret written on failure", cases[i]);
 	}
 }
 
@@ -571,7 +559,7 @@ Test(url, sentinel_endpoint) {
 		struct rw_error err = {0};
 		cr_assert_eq(url_parse(cases[i].text, &ep, &err), 0, "%s: %s", cases[i].text,
 			err.message);
-		fill_sentinel(&out);
+		fill_sentinel(&out, sizeof(out));
 		url_sentinel_endpoint(&ep, cases[i].index, &out);
 		cr_expect_eq(out.kind, ENDPOINT_TCP, "case %zu", i);
 		cr_expect_not(out.sentinel, "case %zu: a sentinel is asked directly", i);
@@ -616,7 +604,7 @@ Test(url, node_endpoint) {
 		struct rw_error err = {0};
 		cr_assert_eq(url_parse(cases[i].text, &ep, &err), 0, "%s: %s", cases[i].text,
 			err.message);
-		fill_sentinel(&out);
+		fill_sentinel(&out, sizeof(out));
 		url_node_endpoint(&ep, "10.0.0.1", 7000, &out);
 		cr_expect_eq(out.kind, ENDPOINT_TCP, "case %zu", i);
 		cr_expect_not(out.sentinel, "case %zu", i);
@@ -662,7 +650,7 @@ Test(url, sentinel_url_without_hosts_is_a_usage_error) {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct rw_endpoint ep;
 		struct rw_error err = {0};
-		fill_sentinel(&ep);
+		fill_sentinel(&ep, sizeof(ep));
 		cr_expect_eq(
 			url_parse(cases[i], &ep, &err), -1, "url_parse(\"%s\") accepted", cases[i]);
 		cr_expect_eq(err.kind, RW_ERROR_USAGE, "%s", cases[i]);
