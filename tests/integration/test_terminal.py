@@ -8,6 +8,7 @@ import re
 import select
 import shlex
 import signal
+import sys
 import time
 
 import harness
@@ -118,9 +119,16 @@ def test_ctrl_z_stops_job_and_fg_continues():
         go = sc.path("go")
         term = shell_terminal(srv)
         try:
-            script = (f"echo up > {started}; while [ ! -e {go} ]; do sleep 0.05; done; "
-                      "echo FINISHED; exit 5")
-            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- sh -c {shlex.quote(script)}\n")
+            # A command that never forks: dash vfork()s `sleep`, and a Ctrl-Z that stops the
+            # vfork child before its exec leaves the parent sh unable to stop (it waits in the
+            # kernel for the exec), so no shell, with or without rwith, would see the job stop.
+            program = sc.path("command.py")
+            with open(program, "w") as f:
+                f.write(f"import os, sys, time\nopen({str(started)!r}, 'w').write('up')\n"
+                        f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.05)\n"
+                        "print('FINISHED', flush=True)\nsys.exit(5)\n")
+            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- "
+                      f"{shlex.quote(sys.executable)} {shlex.quote(str(program))}\n")
             harness.wait_for_file(started, 20, "the command to start")
             term.type("\x1a")
             term.expect(r"Stopped")
