@@ -356,6 +356,10 @@ static int resolve_servers(struct scan *scan, const struct rw_env *env, struct r
 			scan->server_args[scan->server_arg_count++] = URL_DEFAULT;
 		}
 	}
+	opts->servers = calloc(scan->server_arg_count, sizeof(*opts->servers));
+	if (opts->servers == NULL) {
+		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
+	}
 	for (size_t i = 0; i < scan->server_arg_count; i++) {
 		if (url_parse(scan->server_args[i], &opts->servers[i], err) < 0) {
 			return -1;
@@ -497,13 +501,17 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 		opts.tls_ca = env->tls_ca; /* empty counts as unset, as for the URL variables */
 	}
 	opts.notify_socket = env->notify_socket;
-	if (check_timing(&scan, &opts, err) < 0 || check_mode(&scan, &opts, err) < 0 ||
-		resolve_servers(&scan, env, &opts, err) < 0) {
+	if (check_timing(&scan, &opts, err) < 0 || check_mode(&scan, &opts, err) < 0) {
+		return -1;
+	}
+	if (resolve_servers(&scan, env, &opts, err) < 0) {
+		options_finish(&opts);
 		return -1;
 	}
 	if (opts.action == ACTION_RUN) {
 		opts.task = scan.task ? strdup(scan.task) : default_task(&opts);
 		if (opts.task == NULL) {
+			options_finish(&opts);
 			return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 		}
 	}
@@ -517,4 +525,7 @@ void options_finish(struct rw_options *opts) {
 	}
 	free(opts->task);
 	opts->task = NULL;
+	free(opts->servers);
+	opts->servers = NULL;
+	opts->server_count = 0;
 }

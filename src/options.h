@@ -39,7 +39,8 @@ struct rw_options {
 	enum options_action action;
 	const char *lock; /* borrowed from argv */
 
-	struct rw_endpoint servers[OPTIONS_MAX_SERVERS];
+	struct rw_endpoint *servers; /* owned: server_count of them (each is some KB: only as many
+	                              * as given, so a run does not zero and copy sixteen) */
 	size_t server_count;
 
 	uint64_t ttl_ms;

@@ -42,7 +42,7 @@ struct quorum {
 	bool destroying;
 	uv_timer_t drain_timer; /* after destroy: bounds the wait for the last cleanups */
 	bool drain_timer_used;
-	struct quorum_server servers[OPTIONS_MAX_SERVERS];
+	struct quorum_server servers[]; /* count of them */
 };
 
 struct round {
@@ -80,7 +80,7 @@ size_t quorum_majority(size_t server_count) {
 
 struct quorum *quorum_create(uv_loop_t *loop, const struct rw_options *opts,
 	const struct tls_context *tls, struct lock *lock) {
-	struct quorum *q = calloc(1, sizeof(*q));
+	struct quorum *q = calloc(1, sizeof(*q) + opts->server_count * sizeof(q->servers[0]));
 	if (q == NULL) {
 		return NULL;
 	}
