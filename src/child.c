@@ -1,24 +1,30 @@
 /* Spawning and supervising the command: process group, guard, terminal, exit status. */
-#define _DEFAULT_SOURCE /* for environ with some libcs; see below for Linux-only calls */
+#define _GNU_SOURCE /* clone(), execvpe(), MAP_STACK; see below for other Linux-only calls */
 #include "child.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "compiler.h"
+#include "guard.h"
+
 extern char **environ;
+
+#define SPAWN_STACK_SIZE (64 * 1024)
 
 struct child {
 	uv_loop_t *loop;
 	uv_signal_t sigchld;
-	pid_t guard_pid;   /* 0 once reaped */
+	struct guard guard; /* pid 0 once reaped */
 	pid_t command_pid; /* 0 once reaped */
 	pid_t group;       /* the guard's pid: the command's process group */
 	int tty_fd;        /* the terminal rwith had in the foreground, or -1 */
@@ -122,47 +128,72 @@ static void free_environment(char **env) {
 	free(env);
 }
 
-/* The guard: leader of the command's process group. It has every signal blocked and only
- * waits; when rwith (its parent) dies, the kernel sends it SIGTERM (PR_SET_PDEATHSIG,
- * Linux) and it SIGKILLs its own group, itself included. Signals forwarded to the group
- * or typed at the terminal wake it too; they are consumed and ignored. */
-static RW_NORETURN void guard_main(pid_t parent) {
-	sigset_t all;
-	sigfillset(&all);
-	(void)setpgid(0, 0);
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	/* The parent may have died before the prctl took effect. */
-	while (getppid() == parent) {
-		(void)sigwaitinfo(&all, NULL);
-	}
-	(void)kill(0, SIGKILL);
-	_exit(EXIT_FAILURE);
-}
+/* What the command's process needs between clone and exec, and what it reports. */
+struct spawn_args {
+	const struct child_spec *spec;
+	char **env;
+	pid_t group;
+	volatile int exec_errno; /* written by the child when exec fails */
+};
 
-/* The command, between fork and exec. Every signal is still blocked here (so no rwith
- * handler can run in this process); dispositions and the mask go back to what rwith found
- * at startup, so an ignored signal stays ignored. Reports a failed exec through error_fd. */
-static RW_NORETURN void command_main(const struct child_spec *spec, pid_t group, int tty_fd,
-	char **env, int error_fd) {
-	(void)setpgid(0, group);
-	if (tty_fd >= 0) {
-		/* SIGTTOU is blocked, so a background group may take the terminal. */
-		(void)tcsetpgrp(tty_fd, group);
-	}
+/* The command's process until exec. It shares rwith's memory and rwith waits meanwhile
+ * (CLONE_VFORK), so it only changes its own process state: its group, the dispositions rwith
+ * changed (back to what rwith found at startup, so an ignored signal stays ignored, and no
+ * handler of rwith's can run here once signals are unblocked), the mask, then exec; execvpe
+ * searches $PATH and runs a file without "#!" with /bin/sh, as execvp always did. */
+RW_NO_SANITIZE static int command_main(void *data) {
+	struct spawn_args *args = data;
+	const struct child_spec *spec = args->spec;
+	(void)setpgid(0, args->group);
 	for (int i = 0; i < child_touched_signal_count; i++) {
 		int sig = child_touched_signals[i];
 		(void)signal(sig, spec->startup->ignored[sig] ? SIG_IGN : SIG_DFL);
 	}
-	environ = env;
 	(void)sigprocmask(SIG_SETMASK, &spec->startup->mask, NULL);
 	if (spec->shell_command != NULL) {
-		execl("/bin/sh", "sh", "-c", spec->shell_command, (char *)NULL);
+		char *const sh_argv[] = {"sh", "-c", (char *)spec->shell_command, NULL};
+		execve("/bin/sh", sh_argv, args->env);
 	} else {
-		execvp(spec->argv[0], spec->argv);
+		execvpe(spec->argv[0], spec->argv, args->env);
 	}
-	int code = errno;
-	(void)!write(error_fd, &code, sizeof(code));
+	args->exec_errno = errno;
 	_exit(127);
+}
+
+/* Starts the command in the guard's group the way posix_spawn does: a process that shares
+ * rwith's memory on a stack of its own, with rwith suspended until it has exec'd, so there
+ * is no copy of rwith's address space to make (fork's cost). Returns 0, the exec errno
+ * (> 0), or -1 with err set when the process could not be made. */
+static int spawn_command(struct child *child, const struct child_spec *spec, char **env,
+	struct rw_error *err) {
+	size_t argc = 0;
+	while (spec->argv != NULL && spec->argv[argc] != NULL) {
+		argc++;
+	}
+	/* Room for execvp's own use: a path buffer, and a new argv for a script without "#!". */
+	size_t stack_size = SPAWN_STACK_SIZE + (argc + 4) * sizeof(char *);
+	void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		return error_set(err, RW_ERROR_INTERNAL, "cannot start the command: %s",
+			strerror(errno));
+	}
+	struct spawn_args args = {.spec = spec, .env = env, .group = child->group};
+	pid_t pid = clone(command_main, (char *)stack + stack_size,
+		CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	int code = errno;
+	(void)munmap(stack, stack_size);
+	if (pid < 0) {
+		return error_set(err, RW_ERROR_INTERNAL, "cannot start the command: %s",
+			strerror(code));
+	}
+	(void)setpgid(pid, child->group); /* also done by the command; whoever runs first wins */
+	if (args.exec_errno != 0) {
+		(void)waitpid(pid, NULL, 0);
+		return args.exec_errno;
+	}
+	child->command_pid = pid;
+	return 0;
 }
 
 /* Gives the terminal back to rwith's group, if the command's group has it: when the user
@@ -232,8 +263,10 @@ static void reap(struct child *child) {
 	int flags = WNOHANG | WUNTRACED;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, flags)) > 0) {
-		if (pid == child->guard_pid) {
-			child->guard_pid = WIFSTOPPED(status) ? pid : 0;
+		if (pid == child->guard.pid) {
+			if (!WIFSTOPPED(status)) {
+				guard_reaped(&child->guard);
+			}
 			continue;
 		}
 		if (pid != child->command_pid) {
@@ -246,8 +279,8 @@ static void reap(struct child *child) {
 		child->command_pid = 0;
 		/* The guard's work is done; let it die while the owner releases the lock, rather
 		 * than after (it is reaped in child_destroy or child_group_alive). */
-		if (child->guard_pid > 0) {
-			(void)kill(child->guard_pid, SIGKILL);
+		if (child->guard.pid > 0) {
+			(void)kill(child->guard.pid, SIGKILL);
 		}
 		take_terminal_back(child);
 		child->on_exit(child, status, child->data);
@@ -260,11 +293,11 @@ static void on_sigchld(uv_signal_t *handle, int signum) {
 }
 
 static void kill_guard(struct child *child) {
-	if (child->guard_pid > 0) {
-		(void)kill(child->guard_pid, SIGKILL);
+	if (child->guard.pid > 0) {
+		(void)kill(child->guard.pid, SIGKILL);
 		/* Cannot block for long: SIGKILL cannot be caught. */
-		(void)waitpid(child->guard_pid, NULL, 0);
-		child->guard_pid = 0;
+		(void)waitpid(child->guard.pid, NULL, 0);
+		guard_reaped(&child->guard);
 	}
 }
 
@@ -272,78 +305,35 @@ static void on_closed(uv_handle_t *handle) {
 	free(handle->data);
 }
 
-/* Forks the guard and the command; returns the command's exec errno, 0 on success, or -1
- * with err set when a fork failed. */
-static int fork_both(struct child *child, const struct child_spec *spec, char **env,
+/* Starts the guard and the command, with every signal blocked meanwhile (the guard keeps
+ * that mask; the command gets the startup one). Returns the command's exec errno, 0 on
+ * success, or -1 with err set when either could not be started. */
+static int start_both(struct child *child, const struct child_spec *spec, char **env,
 	struct rw_error *err) {
-	int pipe_fds[2] = {-1, -1};
 	sigset_t all, old;
 	sigfillset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, &old);
-	pid_t parent = getpid();
-	int exec_errno = 0;
-	pid_t guard = fork();
-	if (guard == 0) {
-		guard_main(parent);
-	}
-	if (guard < 0) {
-		exec_errno = -1;
-		error_set(err, RW_ERROR_INTERNAL, "cannot fork: %s", strerror(errno));
-		goto out;
-	}
-	(void)setpgid(guard, guard); /* also done by the guard; whoever runs first wins */
-	child->guard_pid = guard;
-	child->group = guard;
-	/* Made after the guard's fork: the guard never execs, so a copy of the write end in it
-	 * would hold the pipe open and hide the command's successful exec. */
-	if (pipe(pipe_fds) < 0) {
-		exec_errno = -1;
-		error_set(err, RW_ERROR_INTERNAL, "cannot create a pipe: %s", strerror(errno));
-		goto out;
-	}
-	(void)fcntl(pipe_fds[0], F_SETFD, FD_CLOEXEC);
-	(void)fcntl(pipe_fds[1], F_SETFD, FD_CLOEXEC);
-	pid_t command = fork();
-	if (command == 0) {
-		close(pipe_fds[0]);
-		command_main(spec, guard, child->tty_fd, env, pipe_fds[1]);
-	}
-	if (command < 0) {
-		exec_errno = -1;
-		error_set(err, RW_ERROR_INTERNAL, "cannot fork: %s", strerror(errno));
-		goto out;
-	}
-	(void)setpgid(command, guard);
-	if (child->tty_fd >= 0) {
-		(void)tcsetpgrp(child->tty_fd, guard);
-	}
-	child->command_pid = command;
-	close(pipe_fds[1]);
-	pipe_fds[1] = -1;
-	/* EOF means exec succeeded (the close-on-exec write end is gone). */
-	ssize_t n;
-	do {
-		n = read(pipe_fds[0], &exec_errno, sizeof(exec_errno));
-	} while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(exec_errno)) {
-		exec_errno = 0;
-	}
-out:
-	(void)sigprocmask(SIG_SETMASK, &old, NULL);
-	for (int i = 0; i < 2; i++) {
-		if (pipe_fds[i] >= 0) {
-			close(pipe_fds[i]);
+	int code = 0;
+	if (guard_start(&child->guard) < 0) {
+		code = -1;
+		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(errno));
+	} else {
+		child->group = child->guard.pid;
+		if (child->tty_fd >= 0) {
+			/* Before the command exists, so it never runs without the terminal it may
+			 * read at once; SIGTTOU is blocked, so a background rwith may do this. */
+			(void)tcsetpgrp(child->tty_fd, child->group);
 		}
+		code = spawn_command(child, spec, env, err);
 	}
-	return exec_errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	return code;
 }
 
 static void fail_exec(struct child *child, const struct child_spec *spec, int code,
 	struct rw_error *err) {
 	const char *what = spec->shell_command ? "/bin/sh" : spec->argv[0];
-	(void)waitpid(child->command_pid, NULL, 0);
-	child->command_pid = 0;
-	kill_guard(child);
+	kill_guard(child); /* the command that could not exec was reaped */
 	take_terminal_back(child);
 	if (code == ENOENT || code == ENOTDIR) {
 		error_set(err, RW_ERROR_NOT_FOUND, "cannot run '%s': %s", what, strerror(code));
@@ -376,7 +366,7 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	child->sigchld.data = child;
 	/* Watch SIGCHLD before forking, so that an exit at once is not missed. */
 	int rc = uv_signal_start(&child->sigchld, on_sigchld, SIGCHLD);
-	int code = rc < 0 ? -1 : fork_both(child, spec, env, err);
+	int code = rc < 0 ? -1 : start_both(child, spec, env, err);
 	free_environment(env);
 	if (rc < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot watch SIGCHLD: %s", uv_strerror(rc));

@@ -2,13 +2,13 @@
  * the whole group dies with rwith, given the terminal when rwith had it, signalled as a
  * group, and reaped into the contract's exit status.
  *
- * Processes: rwith -> guard (leader of the new group, does nothing but wait) and
- * rwith -> command (member of the guard's group). The guard asks the kernel for a signal
- * when rwith dies (PR_SET_PDEATHSIG) and then SIGKILLs the whole group, which reaches
- * everything the command started in it; PR_SET_PDEATHSIG on the command alone would reach
- * only the command. rwith forks these itself rather than using uv_spawn: it needs two
- * processes in one group, the terminal handed over between fork and exec, and job-control
- * stops (WUNTRACED), none of which uv_spawn offers. */
+ * Processes: rwith -> guard (leader of the new group; see guard.h) and rwith -> command
+ * (member of the guard's group). Neither is a fork() of rwith: the guard shares rwith's
+ * memory, and the command is made as posix_spawn makes it (rwith waits until it has exec'd),
+ * so no copy of rwith's address space is made. rwith does this itself rather than with
+ * uv_spawn or posix_spawn: it needs two processes in one group, dispositions handed on
+ * exactly as rwith found them (glibc's posix_spawn leaves two of its own signals ignored),
+ * and job-control stops (WUNTRACED), which uv_spawn does not offer. */
 #ifndef RWITH_CHILD_H
 #define RWITH_CHILD_H
 

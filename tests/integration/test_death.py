@@ -1,6 +1,7 @@
 """rwith's own death: when rwith is SIGKILLed, the command and everything in its process
 group die at once, and the lock frees itself within one TTL."""
 
+import os
 import signal
 import time
 
@@ -56,6 +57,36 @@ def test_sigkill_of_direct_command():
         pid = int(harness.wait_for_file(ready))
         p.signal(signal.SIGKILL)
         harness.wait_dead([pid], PROMPT_S, "the command to die after rwith's SIGKILL")
+
+
+def test_guard_holds_nothing_of_rwith_open():
+    """The guard (the leader of the command's group) closes every descriptor it got from
+    rwith: it must not keep rwith's server connection, pipes or terminal open after rwith
+    closed them, nor keep a pipe reader waiting for an end of file, and a signal sent to it
+    alone is consumed. Then SIGKILL on rwith still ends the group through it."""
+    with Scope("death-guard") as sc:
+        srv = sc.redis()
+        ready = sc.path("ready")
+        p = sc.start(["-r", srv.url(), sc.lock("g"), "--", "sh", "-c",
+                      harness.sh_ready_then_sleep(ready)])
+        pid = int(harness.wait_for_file(ready))
+        guard = harness.pgrp_of(pid)
+        assert guard not in (pid, p.pid), "the command's group is led by a guard process"
+        assert harness.proc_stat(guard)[1] == p.pid, "the guard is rwith's child"
+
+        def guard_fds():
+            return sorted(os.listdir(f"/proc/{guard}/fd"))
+        harness.wait_until(lambda: guard_fds() == [], 10, "the guard to close its descriptors")
+        # It waits for signals with every one blocked: a stray one is consumed, not obeyed.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
+                    signal.SIGALRM, signal.SIGPIPE, signal.SIGRTMIN):
+            os.kill(guard, sig)
+        time.sleep(0.3)
+        assert harness.pid_alive(guard) and harness.pid_alive(pid), (
+            "signals sent to the guard alone end neither it nor the command")
+        p.signal(signal.SIGKILL)
+        harness.wait_dead([pid, guard], PROMPT_S, "the command and the guard to die after "
+                          "rwith's SIGKILL")
 
 
 def test_sigkill_while_waiting_leaves_nothing_behind():

@@ -64,6 +64,25 @@ def test_not_executable_is_126():
         res.expect(126, "a directory").expect_diagnostic()
 
 
+def test_script_without_shebang_runs_with_sh():
+    """A script without "#!" runs with /bin/sh, by path or found in $PATH, as execvp(3), the
+    shells, flock(1) and timeout(1) run it."""
+    with Scope("exit-noshebang") as sc:
+        srv = sc.redis()
+        bindir = sc.path("bin")
+        os.mkdir(bindir)
+        script = os.path.join(bindir, "no-shebang-script")
+        with open(script, "w") as f:
+            f.write('echo "ran:$0:$1:$2"\nexit 9\n')
+        os.chmod(script, stat.S_IRWXU)
+        res = run_cmd(sc, srv, script, "a", "b c").expect(9, "the script's own status")
+        assert res.out == f"ran:{script}:a:b c\n", f"by path: {res.out!r}"
+        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+        res = sc.run(["-r", srv.url(), sc.lock("status"), "--", "no-shebang-script", "x"],
+                      env=env).expect(9, "the script's own status")
+        assert res.out == f"ran:{script}:x:\n", f"found in $PATH: {res.out!r}"
+
+
 def test_failed_exec_releases_lock():
     with Scope("exit-exec-release") as sc:
         srv = sc.redis()
