@@ -48,9 +48,12 @@ def startup(tools, runs):
         for _ in range(20):
             for argv in run_argv.values():
                 timed_run(argv, env)
-        for _ in range(runs):
-            for name, exe in tools.items():
-                version[name].append(timed_run([exe, "--version"], env))
+        names = list(tools)
+        for i in range(runs):
+            # The order turns each round, so that no tool always follows the same one (a
+            # run right after an rwith run finds the server warm).
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                version[name].append(timed_run([tools[name], "--version"], env))
                 run[name].append(timed_run(run_argv[name], env))
         return {n: (median_p90(version[n])[0], median_p90(run[n])[0],
                     peak_rss_kb(run_argv[n], env)) for n in tools}
