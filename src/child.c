@@ -16,6 +16,7 @@
 
 #include "compiler.h"
 #include "guard.h"
+#include "sigwatch.h"
 
 extern char **environ;
 
@@ -23,7 +24,7 @@ extern char **environ;
 
 struct child {
 	uv_loop_t *loop;
-	uv_signal_t sigchld;
+	struct sigwatch sigchld;
 	struct guard guard; /* pid 0 once reaped */
 	pid_t command_pid; /* 0 once reaped */
 	pid_t group;       /* the guard's pid: the command's process group */
@@ -288,8 +289,8 @@ static void reap(struct child *child) {
 	}
 }
 
-static void on_sigchld(uv_signal_t *handle, int signum) {
-	reap(handle->data);
+static void on_sigchld(struct sigwatch *watch, int sig, void *data) {
+	reap(data);
 }
 
 static void kill_guard(struct child *child) {
@@ -302,7 +303,17 @@ static void kill_guard(struct child *child) {
 }
 
 static void on_closed(uv_handle_t *handle) {
-	free(handle->data);
+	struct sigwatch *watch = handle->data;
+	free(watch->data); /* the child, which holds the watch */
+}
+
+/* Frees the child once the loop is done with its SIGCHLD watch. */
+static void close_child(struct child *child) {
+	if (child->sigchld.fd >= 0) {
+		sigwatch_close(&child->sigchld, on_closed);
+	} else {
+		free(child);
+	}
 }
 
 /* Starts the guard and the command, with every signal blocked meanwhile (the guard keeps
@@ -362,10 +373,13 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	 * zombie would otherwise count as a live member of the group after a lost lock, in
 	 * containers whose init does not reap. Linux-only, and harmless if it fails. */
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
-	(void)uv_signal_init(loop, &child->sigchld);
-	child->sigchld.data = child;
-	/* Watch SIGCHLD before forking, so that an exit at once is not missed. */
-	int rc = uv_signal_start(&child->sigchld, on_sigchld, SIGCHLD);
+	/* Watch SIGCHLD before starting anything, so that an exit at once is not missed; an
+	 * ignored SIGCHLD would let the kernel reap our children before we could. */
+	(void)signal(SIGCHLD, SIG_DFL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int rc = sigwatch_start(&child->sigchld, loop, &chld, on_sigchld, child);
 	int code = rc < 0 ? -1 : start_both(child, spec, env, err);
 	free_environment(env);
 	if (rc < 0) {
@@ -375,7 +389,7 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	}
 	if (code != 0) {
 		kill_guard(child);
-		uv_close((uv_handle_t *)&child->sigchld, on_closed);
+		close_child(child);
 		return NULL;
 	}
 	return child;
@@ -422,5 +436,5 @@ void child_destroy(struct child *child) {
 		child->command_pid = 0;
 	}
 	take_terminal_back(child);
-	uv_close((uv_handle_t *)&child->sigchld, on_closed);
+	close_child(child);
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "notify.h"
 #include "quorum.h"
+#include "sigwatch.h"
 #include "waiter.h"
 
 #define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
@@ -62,8 +63,7 @@ struct session {
 	uv_timer_t beat_timer; /* heartbeat, and retries of connecting */
 	uv_timer_t term_timer;
 	uv_timer_t kill_timer;
-	uv_signal_t signals[SIGNAL_COUNT];
-	bool signal_active[SIGNAL_COUNT];
+	struct sigwatch signals; /* the forwarded ones rwith did not find ignored */
 
 	uint64_t started_ms;
 	uint64_t last_contact_ms; /* the server's last answer */
@@ -153,11 +153,7 @@ static void finish(struct session *s, const struct rw_error *err) {
 	close_handle((uv_handle_t *)&s->beat_timer);
 	close_handle((uv_handle_t *)&s->term_timer);
 	close_handle((uv_handle_t *)&s->kill_timer);
-	for (size_t i = 0; i < SIGNAL_COUNT; i++) {
-		if (s->signal_active[i]) {
-			close_handle((uv_handle_t *)&s->signals[i]);
-		}
-	}
+	sigwatch_close(&s->signals, NULL);
 	conn_destroy(s->conn);
 	s->conn = NULL;
 	quorum_destroy(s->quorum);
@@ -736,8 +732,8 @@ static void start_command(struct session *s) {
 
 /* ---- signals ------------------------------------------------------------------------ */
 
-static void on_signal(uv_signal_t *handle, int sig) {
-	struct session *s = handle->data;
+static void on_signal(struct sigwatch *watch, int sig, void *data) {
+	struct session *s = data;
 	switch (s->phase) {
 	case PHASE_ACQUIRING:
 		if (sig != SIGWINCH) {
@@ -759,18 +755,20 @@ static void on_signal(uv_signal_t *handle, int sig) {
 }
 
 static void watch_signals(struct session *s) {
+	sigset_t set;
+	sigemptyset(&set);
 	for (size_t i = 0; i < SIGNAL_COUNT; i++) {
-		int sig = forwarded_signals[i];
-		/* A signal ignored at startup stays ignored (nohup): no handler for it. */
-		if (s->startup->ignored[sig]) {
-			continue;
+		/* A signal ignored at startup stays ignored (nohup): not watched. */
+		if (!s->startup->ignored[forwarded_signals[i]]) {
+			sigaddset(&set, forwarded_signals[i]);
 		}
-		(void)uv_signal_init(s->loop, &s->signals[i]);
-		s->signals[i].data = s;
-		s->signal_active[i] = uv_signal_start(&s->signals[i], on_signal, sig) == 0;
-		if (!s->signal_active[i]) {
-			close_handle((uv_handle_t *)&s->signals[i]);
-		}
+	}
+	int rc = sigwatch_start(&s->signals, s->loop, &set, on_signal, s);
+	if (rc < 0) {
+		/* Cannot happen short of running out of descriptors; rwith then runs on with the
+		 * default actions, as before it watched signals at all. */
+		log_msg(LOG_WARN, "cannot watch signals: %s", uv_strerror(rc));
+		(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
 	}
 }
 
