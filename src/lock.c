@@ -72,6 +72,7 @@ struct call {
 	bool retried_with_eval;
 	struct conn_replicas replicas; /* with lock->sync: filled for acquire and extend */
 	bool giving_back;              /* --sync refused a grant: the leave script runs */
+	bool after_wait;               /* the acquire of lock_wait_then_acquire */
 	struct rw_error give_back_why;
 };
 
@@ -387,6 +388,11 @@ static void report_script(struct call *call, const redisReply *reply) {
 	if (result == LOCK_RESULT_YES && replicas_short(call)) {
 		return; /* given back, or reported as a failed extension */
 	}
+	if (result == LOCK_RESULT_NO && call->after_wait && call->lock->wait_failed) {
+		struct rw_error why = call->lock->wait_err;
+		finish_call(call, LOCK_RESULT_ERROR, NULL, NULL, &why);
+		return;
+	}
 	bool is_busy = call->script->reply == REPLY_ACQUIRE && result == LOCK_RESULT_NO;
 	bool has_status = call->script->reply == REPLY_HOLDERS ||
 		call->script->reply == REPLY_HOLDERS_WITH_WAITERS;
@@ -576,6 +582,37 @@ int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_
 	 * deadline; its failure is reported, and the waiter looks again. */
 	if (conn_command(conn, "BLPOP wake-up", call->timeout_ms, CONN_BLOCKING, on_reply, call, 3,
 		argv, len, err) < 0) {
+		free(call);
+		return -1;
+	}
+	return 0;
+}
+
+/* The BLPOP in front of lock_wait_then_acquire: only a failure matters (the acquire behind
+ * it reports); it is kept in the lock, which outlives both requests. */
+static void on_wait_in_front(enum lock_result result, const struct lock_busy *busy,
+	const struct lock_status *status, const struct rw_error *err, void *data) {
+	struct lock *lock = data;
+	if (result == LOCK_RESULT_ERROR) {
+		lock->wait_failed = true;
+		lock->wait_err = *err;
+	}
+}
+
+int lock_wait_then_acquire(struct lock *lock, struct conn *conn, uint64_t wait_ms,
+	uint64_t timeout_ms, lock_done_cb *cb, void *data, struct rw_error *err) {
+	lock->wait_failed = false;
+	if (lock_wait(lock, conn, wait_ms, on_wait_in_front, lock, err) < 0) {
+		return -1;
+	}
+	struct call *call = new_call(lock, &script_acquire, conn, wait_ms + WAIT_ANSWER_MS +
+		timeout_ms, cb, data, err);
+	if (call == NULL) {
+		return -1;
+	}
+	call->how = LOCK_TRY_QUEUE;
+	call->after_wait = true;
+	if (send_call(call, false, err) < 0) {
 		free(call);
 		return -1;
 	}

@@ -65,6 +65,9 @@ struct lock {
 	const char *name; /* borrowed from the options */
 	uint64_t fence;   /* valid once acquired */
 	bool sync;        /* --sync: acquire and extend wait for every online replica */
+	/* lock_wait_then_acquire: why the BLPOP in front of the acquire failed, if it did */
+	bool wait_failed;
+	struct rw_error wait_err;
 };
 
 enum lock_try {
@@ -114,6 +117,15 @@ int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_d
  * meanwhile): LOCK_RESULT_YES when woken, NO when the time ran out. */
 int lock_wait(struct lock *lock, struct conn *conn, uint64_t wait_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
+
+/* lock_wait, then lock_acquire(LOCK_TRY_QUEUE) pipelined behind it on the same connection:
+ * the server runs the acquire the moment the BLPOP returns, woken or timed out, so a woken
+ * waiter takes the lock without another round trip. Reports the acquire's answer once
+ * (`timeout_ms` is its own time after the BLPOP's wait_ms); a busy answer is reported as an
+ * error when the BLPOP failed, so that a BLPOP refused at once is not retried at once. The
+ * grant happened after this call: time taken now is a safe start of its validity. */
+int lock_wait_then_acquire(struct lock *lock, struct conn *conn, uint64_t wait_ms,
+	uint64_t timeout_ms, lock_done_cb *cb, void *data, struct rw_error *err);
 
 /* Replaces control characters in a holder's host and task with '?', so that a task with a
  * newline stays on one line of text output (JSON output escapes them instead). */

@@ -195,8 +195,11 @@ static struct conn *usable_conn(struct session *s) {
 /* ---- acquiring and waiting ----------------------------------------------------------
  *
  * acquire -> busy: block on our wake-up list (BLPOP) until woken or it is time to look
- * again -> acquire ... A waiter that gives up (--wait, a signal) leaves the queue with a
- * script on a fresh connection, since its own may be blocked in BLPOP. */
+ * again -> acquire ... The acquire after a BLPOP is pipelined behind it, so the server runs
+ * it the moment the waiter is woken (not with --sync or in quorum mode). A waiter that gives
+ * up (--wait, a signal) leaves the queue with a script on a fresh connection, since its own
+ * may be blocked in BLPOP; the connection is closed first, so the acquire behind the BLPOP
+ * can no longer run, and the leave script drops any grant it made before. */
 
 static void start_acquire(struct session *s);
 
@@ -372,6 +375,8 @@ static void retry_after_pause(struct session *s) {
 	(void)uv_timer_start(&s->beat_timer, on_retry_timer, pause, 0);
 }
 
+static lock_done_cb on_acquired;
+
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
 	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
@@ -387,7 +392,19 @@ static void wait_for_wake_up(struct session *s) {
 	}
 	log_msg(LOG_DEBUG, "waiting for a wake-up for up to %" PRIu64 " ms", timeout);
 	s->in_flight = true;
-	if (lock_wait(&s->lock, s->conn, timeout, on_woken, s, &err) < 0) {
+	int rc;
+	if (s->opts->sync) {
+		/* --sync waits for the replicas within the acquire's own time: not pipelined. */
+		rc = lock_wait(&s->lock, s->conn, timeout, on_woken, s, &err);
+	} else {
+		/* The acquire runs on the server as soon as the BLPOP returns; a grant is valid
+		 * from now on at the earliest (and the first heartbeat comes at once when the
+		 * wait was long). */
+		s->sent_ms = clock_mono_ms();
+		rc = lock_wait_then_acquire(&s->lock, s->conn, timeout, STARTUP_TIMEOUT_MS,
+			on_acquired, s, &err);
+	}
+	if (rc < 0) {
 		s->in_flight = false;
 		acquire_failed(s, &err);
 	}
@@ -410,6 +427,15 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	s->last_contact_ms = clock_mono_ms();
 	s->reconnects = 0;
 	if (result == LOCK_RESULT_YES) {
+		if (clock_mono_ms() - s->sent_ms > s->timing.heartbeat) {
+			/* Granted long after the request went out (woken late in a long wait behind
+			 * the BLPOP, or rwith was stopped): counted from the sending, as it must be,
+			 * the grant may have little time left, or none. Ask again: the server grants
+			 * a holder again with a fresh expiry, or queues it anew if the grant ran out,
+			 * and the command never starts on time that is already gone. */
+			start_acquire(s);
+			return;
+		}
 		s->valid_from_ms = s->sent_ms;
 		start_command(s);
 		return;

@@ -93,9 +93,15 @@ def test_slow_head_is_not_overtaken():
             time.sleep(1.0)
             assert not later.has_run(), (
                 f"the later waiter overtook the head of the queue: {log_lines(sc)}")
+            # Either the server granted it to the head when the release woke it (its acquire
+            # waits behind its BLPOP on the server), or, when the head was stopped before it
+            # blocked, the lock stays free and the head first in the queue.
             status = lock_status(sc, url, lock)
-            assert status["held"] is False and status["waiters"] == 2, (
-                f"want a free lock with 2 waiters while the head is stopped: {status}")
+            granted = (status["held"] is True and status["waiters"] == 1 and
+                       [h["pid"] for h in status["holders"]] == [head.proc.pid])
+            reserved = status["held"] is False and status["waiters"] == 2
+            assert granted or reserved, (
+                f"want the lock granted to the stopped head, or free with 2 waiters: {status}")
             res = sc.try_lock(url, lock)
             res.expect(1, "a --nonblock newcomer must not take the lock past the queue")
             res.expect_diagnostic(lock)
@@ -104,6 +110,50 @@ def test_slow_head_is_not_overtaken():
         head.wait(timeout=30).expect(0, "the head gets the lock once it continues")
         later.wait(timeout=30).expect(0, "then the next waiter")
         assert log_lines(sc) == ["H start", "H end", "B start", "B end", "C start", "C end"], (
+            f"wrong order: {log_lines(sc)}")
+
+
+def blocked_clients(server):
+    """How many clients wait in a blocking command (BLPOP) on the server."""
+    with server.client() as c:
+        listing = c.call("CLIENT", "LIST").decode()
+    return sum(1 for line in listing.splitlines() if " flags=b " in f" {line} ")
+
+
+def test_grant_to_a_stopped_waiter_is_not_used_late():
+    """A waiter's acquire waits behind its BLPOP on the server, so a release grants it the
+    lock at once, even while the waiter is stopped. If it stays stopped past its TTL, the
+    grant runs out and the next waiter takes the lock; when the first continues, it must not
+    run its command on that stale grant (the two would run at once): it asks again, waits
+    for the other, and runs after it."""
+    with Scope("fifo-stale-grant") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("stale")
+        log = sc.path("log")
+        holder = Holder(sc, url, lock, "H", extra=["-t", "10s"], log=log)
+        holder.started()
+        stopped = Holder(sc, url, lock, "B", extra=["-t", "2s"], log=log)
+        wait_waiters(sc, url, lock, 1)
+        harness.wait_until(lambda: blocked_clients(srv) == 1, 20, "B to block in its BLPOP")
+        stopped.proc.signal(signal.SIGSTOP)
+        try:
+            later = Holder(sc, url, lock, "C", extra=["-t", "10s"], log=log)
+            wait_waiters(sc, url, lock, 2)
+            holder.release()
+            holder.wait().expect(0)
+            # B's grant (2 s) runs out unused; C takes the lock after it.
+            later.started(timeout=20)
+        finally:
+            stopped.proc.signal(signal.SIGCONT)
+        time.sleep(1.5)  # time for B to act on its stale grant, were it to
+        assert not stopped.has_run(), (
+            f"the waiter ran its command on a grant that had run out: {log_lines(sc)}")
+        later.release()
+        later.wait(timeout=30).expect(0)
+        stopped.release()
+        stopped.wait(timeout=30).expect(0, "B asks again and runs after C")
+        assert log_lines(sc) == ["H start", "H end", "C start", "C end", "B start", "B end"], (
             f"wrong order: {log_lines(sc)}")
 
 
