@@ -252,15 +252,21 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
  * command may follow LOCK with or without "--", as with flock(1). */
 static int scan_options(int argc, char **argv, int *index, struct scan *scan,
 	struct rw_options *opts, struct rw_error *err) {
-	optind = *index;
+	/* getopt sees argv from *index - 1 on, that element standing for the program's name,
+	 * and starts afresh (optind 0, in glibc and musl): optind 1 would let glibc resume
+	 * inside an option cluster ("-nX") of the argv of a previous parse, which may be
+	 * freed by then. So options_parse may be called any number of times. */
+	int base = *index - 1;
+	char **view = argv + base;
+	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
-		if (apply_option(c, argv, scan, opts, err) < 0) {
+	while ((c = getopt_long(argc - base, view, short_options, long_options, NULL)) != -1) {
+		if (apply_option(c, view, scan, opts, err) < 0) {
 			return -1;
 		}
 	}
-	*index = optind;
+	*index = base + optind;
 	return 0;
 }
 

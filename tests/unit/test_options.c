@@ -1169,3 +1169,29 @@ Test(parse_uint, table) {
 	cr_expect_eq(options_parse_uint(NULL, 0, 10, &value), -1);
 	cr_expect_eq(value, 3);
 }
+
+/* options_parse may run any number of times in one process: a parse that stopped inside an
+ * option cluster ("-nX") must leave nothing behind for the next, whose argv is another. */
+Test(options, parses_again_after_an_aborted_cluster) {
+	char *first[] = {strdup("rwith"), strdup("-nX"), strdup("L"), strdup("--"), strdup("true"),
+		NULL};
+	struct rw_options opts;
+	struct rw_error err = {0};
+	cr_assert_eq(options_parse(5, first, &no_env, &opts, &err), -1, "-X is unknown");
+	for (size_t i = 0; first[i] != NULL; i++) {
+		memset(first[i], 'Z', strlen(first[i])); /* what a stale pointer would now read */
+		free(first[i]);
+	}
+	struct parsed p;
+	parse(&p, &no_env, "-v", "M", "--", "echo", NULL);
+	expect_ok(&p);
+	cr_expect_str_eq(p.opts.lock, "M");
+	cr_expect_eq(p.opts.verbosity, 1);
+	cr_expect(p.opts.wait_forever, "no -n carried over from the first parse");
+	options_finish(&p.opts);
+	parse(&p, &no_env, "-n", "N", "true", NULL);
+	expect_ok(&p);
+	cr_expect_str_eq(p.opts.lock, "N");
+	cr_expect_str_eq(p.opts.command[0], "true");
+	options_finish(&p.opts);
+}
