@@ -14,18 +14,22 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "compiler.h"
 #include "guard.h"
+#include "log.h"
 #include "sigwatch.h"
 
 extern char **environ;
 
 #define SPAWN_STACK_SIZE (64 * 1024)
+#define GUARD_RESTARTS_MAX 8
 
 struct child {
 	uv_loop_t *loop;
 	struct sigwatch sigchld;
 	struct guard guard; /* pid 0 once reaped */
+	unsigned guard_restarts;
 	pid_t command_pid; /* 0 once reaped */
 	pid_t group;       /* the guard's pid: the command's process group */
 	int tty_fd;        /* the terminal rwith had in the foreground, or -1 */
@@ -257,6 +261,35 @@ static void on_command_stop(struct child *child, int sig) {
 	}
 }
 
+/* The guard died while the command runs: a stray kill, since rwith only kills it once the
+ * command has exited. The command must not run on unguarded: a new guard joins its group
+ * (which lives on as long as the command does) with the same deadline. Not after the kill
+ * time, when the guard itself ended the group, and only a few times per run. */
+static void replace_guard(struct child *child, int status) {
+	uint64_t kill_at = guard_kill_at(&child->guard);
+	if (child->command_pid <= 0 || (kill_at != 0 && clock_mono_ms() >= kill_at) ||
+		child->guard_restarts >= GUARD_RESTARTS_MAX) {
+		return;
+	}
+	child->guard_restarts++;
+	sigset_t all, old;
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	int rc = guard_start(&child->guard, child->group);
+	int code = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	char how[64];
+	(void)snprintf(how, sizeof(how), WIFSIGNALED(status) ? "was killed by signal %d" :
+		"exited with status %d", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (rc < 0) {
+		log_msg(LOG_WARN, "the guard process %s, and no new one could be started (%s): the "
+			"command now dies with rwith only if rwith can act", how, strerror(code));
+	} else {
+		log_msg(LOG_WARN, "the guard process %s; a new one (%d) guards the command", how,
+			(int)child->guard.pid);
+	}
+}
+
 /* Reaps every child that changed state: the guard, the command, and orphans of the
  * command's tree, which are ours because rwith is a child subreaper (see child_spawn). */
 static void reap(struct child *child) {
@@ -267,6 +300,7 @@ static void reap(struct child *child) {
 		if (pid == child->guard.pid) {
 			if (!WIFSTOPPED(status)) {
 				guard_reaped(&child->guard);
+				replace_guard(child, status);
 			}
 			continue;
 		}
@@ -307,8 +341,9 @@ static void on_closed(uv_handle_t *handle) {
 	free(watch->data); /* the child, which holds the watch */
 }
 
-/* Frees the child once the loop is done with its SIGCHLD watch. */
+/* Frees the child once the loop is done with its SIGCHLD watch. The guard is reaped. */
 static void close_child(struct child *child) {
+	guard_finish(&child->guard);
 	if (child->sigchld.fd >= 0) {
 		sigwatch_close(&child->sigchld, on_closed);
 	} else {
@@ -325,7 +360,7 @@ static int start_both(struct child *child, const struct child_spec *spec, char *
 	sigfillset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	int code = 0;
-	if (guard_start(&child->guard) < 0) {
+	if (guard_start(&child->guard, 0) < 0) {
 		code = -1;
 		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(errno));
 	} else {
@@ -380,11 +415,18 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	int rc = sigwatch_start(&child->sigchld, loop, &chld, on_sigchld, child);
-	int code = rc < 0 ? -1 : start_both(child, spec, env, err);
-	free_environment(env);
+	int code = -1;
 	if (rc < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot watch SIGCHLD: %s", uv_strerror(rc));
-	} else if (code > 0) {
+	} else if (guard_init(&child->guard) < 0) {
+		error_set(err, RW_ERROR_INTERNAL, "cannot map memory for the guard: %s",
+			strerror(errno));
+	} else {
+		guard_set_deadline(&child->guard, spec->term_at_ms, spec->kill_at_ms);
+		code = start_both(child, spec, env, err);
+	}
+	free_environment(env);
+	if (code > 0) {
 		fail_exec(child, spec, code, err);
 	}
 	if (code != 0) {
@@ -403,8 +445,15 @@ void child_forward_signal(struct child *child, int sig) {
 }
 
 void child_terminate(struct child *child, int sig) {
+	if (sig == SIGTERM && !guard_claim_term(&child->guard)) {
+		return; /* the guard sent it at the deadline */
+	}
 	child_forward_signal(child, sig);
 	child_forward_signal(child, SIGCONT);
+}
+
+void child_set_deadline(struct child *child, uint64_t term_at_ms, uint64_t kill_at_ms) {
+	guard_set_deadline(&child->guard, term_at_ms, kill_at_ms);
 }
 
 void child_continue(struct child *child) {

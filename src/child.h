@@ -50,6 +50,7 @@ struct child_spec {
 	const char *shell_command; /* run with /bin/sh -c */
 	const char *lock_name;     /* -> RWITH_LOCK */
 	uint64_t fence;            /* -> RWITH_FENCE */
+	uint64_t term_at_ms, kill_at_ms; /* the deadline the guard keeps (child_set_deadline) */
 	const struct child_startup *startup;
 	child_exit_cb *on_exit;
 	child_resumed_cb *on_resumed;
@@ -65,8 +66,14 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 void child_forward_signal(struct child *child, int sig);
 
 /* Sends sig (SIGTERM or SIGKILL) to the whole group, then SIGCONT, so that a stopped
- * process handles it too. */
+ * process handles it too. The deadline's SIGTERM goes once: not again if the guard sent it
+ * already (and the guard does not send it after this). */
 void child_terminate(struct child *child, int sig);
+
+/* The new deadline, in clock_mono_ms() time, for the guard to keep on its own: SIGTERM to
+ * the group at term_at_ms, SIGKILL at kill_at_ms, unless a newer deadline comes first. So a
+ * stopped or frozen rwith cannot let the command outlive its lock. */
+void child_set_deadline(struct child *child, uint64_t term_at_ms, uint64_t kill_at_ms);
 
 /* Lets a job-control-stopped command go on: gives it back the terminal if rwith is in the
  * foreground again, and sends SIGCONT to its group. */

@@ -544,11 +544,22 @@ static void on_kill_timer(uv_timer_t *timer) {
 }
 
 /* (Re)arms SIGTERM and SIGKILL for the case that no further extension succeeds. */
+/* The deadline's SIGTERM and SIGKILL times, from the last grant or extension. */
+static void deadline_times(const struct session *s, uint64_t *ret_term_at, uint64_t *ret_kill_at) {
+	*ret_kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
+	*ret_term_at = *ret_kill_at - s->timing.kill_after;
+}
+
+/* rwith's own timers for the deadline, and the guard's copy of it (the guard acts even when
+ * rwith cannot: see guard.h). */
 static void arm_guard_timers(struct session *s) {
-	uint64_t kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
-	uint64_t term_at = kill_at - s->timing.kill_after;
+	uint64_t term_at, kill_at;
+	deadline_times(s, &term_at, &kill_at);
 	(void)uv_timer_start(&s->term_timer, on_term_timer, delay_until(term_at), 0);
 	(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
+	if (s->child != NULL) {
+		child_set_deadline(s->child, term_at, kill_at);
+	}
 }
 
 static void declare_lost(struct session *s, bool server_said) {
@@ -567,13 +578,25 @@ static void declare_lost(struct session *s, bool server_said) {
 			kill_at = now + s->opts->kill_after_ms;
 		}
 		(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
+		child_set_deadline(s->child, now, kill_at);
 	} else {
-		char since[32];
+		char since[32], late[32];
+		uint64_t term_at, deadline_kill_at;
+		deadline_times(s, &term_at, &deadline_kill_at);
 		const char *why = s->last_failure.message[0] ? s->last_failure.message :
 			"the server did not answer in time";
-		(void)error_format(s->lost_why, sizeof(s->lost_why),
-			"it could not be extended for %s: %s",
-			duration_format(now - s->valid_from_ms, since, sizeof(since)), why);
+		if (now > term_at + s->timing.heartbeat) {
+			/* The term timer fired long after its time: rwith itself did not run (the
+			 * guard kept the deadline meanwhile). */
+			(void)error_format(s->lost_why, sizeof(s->lost_why),
+				"rwith itself could not run for %s (stopped, frozen, or the machine was "
+				"suspended), so it could not be extended", duration_format(now - term_at,
+				late, sizeof(late)));
+		} else {
+			(void)error_format(s->lost_why, sizeof(s->lost_why),
+				"it could not be extended for %s: %s",
+				duration_format(now - s->valid_from_ms, since, sizeof(since)), why);
+		}
 	}
 	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
 		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
@@ -707,6 +730,14 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	s->out->command_ran = true;
 	s->out->command_status = child_exit_status(wait_status);
 	s->command_end_ms = clock_mono_ms();
+	uint64_t term_at, kill_at;
+	deadline_times(s, &term_at, &kill_at);
+	if (!s->lost && s->command_end_ms >= term_at) {
+		/* The deadline's SIGTERM time passed without an extension, and the command ended
+		 * (perhaps by the guard's SIGTERM, which can come before rwith's own timer): the
+		 * lock is lost all the same. */
+		declare_lost(s, false);
+	}
 	(void)uv_timer_stop(&s->beat_timer);
 	(void)uv_timer_stop(&s->term_timer);
 	if (!s->lost) {
@@ -740,6 +771,7 @@ static void start_command(struct session *s) {
 		.on_resumed = on_child_resumed,
 		.data = s,
 	};
+	deadline_times(s, &spec.term_at_ms, &spec.kill_at_ms);
 	arm_guard_timers(s);
 	s->child = child_spawn(s->loop, &spec, &err);
 	if (s->child == NULL) {
