@@ -130,6 +130,14 @@ static void fail_from_context(struct node *node, const redisAsyncContext *ac, co
 	node_fail(node, &err, true);
 }
 
+/* The server wants credentials that were not given: NOAUTH, or the protocol error Redis 7
+ * gives an unauthenticated client that sends a command with many arguments (it then drops
+ * the connection). */
+static bool wants_password(const char *error) {
+	return strncmp(error, "NOAUTH", 6) == 0 ||
+		strstr(error, "Protocol error: unauthenticated") != NULL;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata) {
 	struct node_request *req = privdata;
 	const redisReply *reply = reply_ptr;
@@ -139,6 +147,17 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata) {
 			/* hiredis is freeing the context: the connection is gone. This reports
 			 * req too; it stays allocated because hiredis still holds it. */
 			fail_from_context(node, ac, "lost the connection to");
+		} else if (reply->type == REDIS_REPLY_ERROR && wants_password(reply->str)) {
+			/* The connection is of no use without credentials: say so to everyone,
+			 * rather than pass on a protocol error that names no cause. */
+			unlink_request(node, req);
+			struct rw_error cause = {0};
+			error_set(&cause, RW_ERROR_SERVER, "%s requires a password, and the URL gives "
+				"none", node->address);
+			cause.hint = "put it in the URL: redis://:PASSWORD@HOST:PORT or "
+				     "redis://USER:PASSWORD@... (a sentinel's own: ?sentinel_password=)";
+			node_fail(node, &cause, false);
+			report(req, NULL, &cause);
 		} else {
 			unlink_request(node, req);
 			arm_deadline(node);

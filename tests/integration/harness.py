@@ -938,6 +938,24 @@ def leftover_keys(server, lock, prefix="rwith:"):
     return found
 
 
+MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "rwith.1.scd")
+
+
+def documented_acl(password):
+    """The ACL rules the man page documents (SERVER DATA, Access control), read from it, so
+    that the test checks exactly what users are told."""
+    with open(MAN_PAGE, encoding="utf-8") as f:
+        text = f.read()
+    block = text.split("ACL SETUSER locker ", 1)[1].split("```", 1)[0]
+    return [">" + password if rule == ">PASSWORD" else rule for rule in block.split()]
+
+
+def acl_denials(srv):
+    with srv.client() as c:
+        return c.call("ACL", "LOG")
+
+
 class Holder:
     """rwith running a command that holds the lock until release() (or for ever).
 

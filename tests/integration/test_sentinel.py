@@ -123,7 +123,7 @@ def test_passwords_of_data_nodes_and_sentinels():
         res.expect(0, "both passwords")
         res = sc.run(["-r", sentinels.url(), lock, "--", "true"])
         res.expect(EX_SERVER, "no sentinel password")
-        res.expect_diagnostic("mymaster", "NOAUTH")
+        res.expect_diagnostic("mymaster", "requires a password")
         res = sc.run(["-r", sentinels.url(password="wrong", params=f"sentinel_password={escaped}"),
                       lock, "--", "true"])
         res.expect(EX_SERVER, "a wrong data password")

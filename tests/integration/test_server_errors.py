@@ -103,9 +103,17 @@ def test_password_wrong():
 
 
 def test_password_missing():
+    """No password against a server that requires one: 69, and the message says that the
+    server requires a password (not a protocol error), for a run, a single try and --status."""
     with Scope("srv-pw-missing") as sc:
         srv = sc.redis(password=PASSWORD)
-        expect_unusable(sc, f"redis://127.0.0.1:{srv.port}", why="no password given")
+        url = f"redis://127.0.0.1:{srv.port}"
+        res = expect_unusable(sc, url, why="no password given")
+        for r in (res, sc.run(["-r", url, "-n", sc.lock("pw"), "--", "true"]),
+                  sc.run(["-r", url, "--status", sc.lock("pw")])):
+            r.expect(69, "no password given")
+            assert "requires a password" in r.stderr and "Protocol error" not in r.stderr, (
+                f"the message names the cause\n{r.describe()}")
 
 
 def test_password_never_printed():
@@ -195,6 +203,40 @@ def test_url_precedence():
                 failures.append(f"{why}: want {want}\n{res.describe()}")
         assert not failures, "\n\n".join(failures)
 
+
+
+def test_acl_user_with_the_documented_rights():
+    """A user with exactly the documented rights can hold, wait and be woken, show the status
+    and break a lock, and the server denies it nothing (its ACL LOG stays empty); the same
+    user is refused a key outside the prefix, so the rights are really that narrow."""
+    with Scope("srv-acl") as sc:
+        srv = sc.redis()
+        with srv.client() as c:
+            c.call("ACL", "SETUSER", "locker", *harness.documented_acl("acl-Pw-5"))
+        url = srv.url(user="locker", password="acl-Pw-5")
+        lock = sc.lock("acl")
+        holder = harness.Holder(sc, url, lock, "H")
+        holder.started()
+        waiter = sc.start(["-r", url, "-w", "30s", lock, "--", "true"])
+        harness.wait_waiters(sc, url, lock, 1)
+        status = harness.lock_status(sc, url, lock)
+        assert status["held"] and status["waiters"] == 1, status
+        holder.release()
+        holder.wait().expect(0)
+        waiter.wait(timeout=30).expect(0, "the waiter is woken and runs")
+        broken = harness.Holder(sc, url, lock, "B")
+        broken.started()
+        sc.run(["-r", url, "--break", lock]).expect(0, "--break")
+        broken.release()
+        broken.wait(timeout=30)
+        assert harness.acl_denials(srv) == [], f"the server denied something: {harness.acl_denials(srv)}"
+        with harness.Resp(port=srv.port) as c:
+            c.call("AUTH", "locker", "acl-Pw-5")
+            try:
+                c.call("SET", "elsewhere", "1")
+                raise AssertionError("the user may write a key outside the prefix")
+            except harness.RespError as e:
+                assert "NOPERM" in str(e), e
 
 if __name__ == "__main__":
     harness.main(globals())

@@ -5,6 +5,8 @@ acknowledge in time is given back, exit 69 (CONTRACT.md, Options)."""
 import os
 import time
 
+import harness
+
 from harness import EX_LOST, EX_SERVER, Scope, leftover_keys, main, wait_until
 from topology import _wait_synced
 
@@ -41,6 +43,23 @@ def test_sync_with_zero_one_and_two_replicas():
         res.expect(0, "two replicas, with heartbeats")
         assert res.out.split() == ["1", "1"], res.describe()
 
+
+
+def test_sync_with_the_documented_acl():
+    """--sync with a user that has the documented rights plus the two the man page names for
+    it (+info +wait), against a master with an online replica: it runs, denied nothing."""
+    with Scope("sync-acl") as sc:
+        master = sc.redis(extra_args=REPLICA_ARGS)
+        replica = start_replica(sc, master)
+        _wait_synced([master, replica], 20, expect_replicas=1)
+        with master.client() as c:
+            c.call("ACL", "SETUSER", "locker", *harness.documented_acl("sync-Pw-2"), "+info", "+wait")
+        url = master.url(user="locker", password="sync-Pw-2")
+        lock = sc.lock("acl")
+        res = sc.run(["-r", url, "--sync", lock, "--", "sh", "-c", replicas_have(lock, [replica])])
+        res.expect(0, "--sync with the documented ACL")
+        assert res.out.split() == ["1"], res.describe()
+        assert harness.acl_denials(master) == [], f"denied: {harness.acl_denials(master)}"
 
 def test_sync_refused_when_a_replica_does_not_answer():
     """A replica stopped (SIGSTOP) still counts as online but never acknowledges: the
