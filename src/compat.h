@@ -23,4 +23,15 @@ redisAsyncContext *compat_async_connect(const struct rw_endpoint *ep);
 /* The context's socket, or -1. */
 int compat_async_fd(const redisAsyncContext *ac);
 
+/* The most elements one array of a reply may have. hiredis allocates an array's element
+ * pointers as soon as it reads the header, so `*300000000` alone (13 bytes) would make it
+ * allocate 2.4 GB; no reply of rwith's comes near this (CLUSTER SLOTS has at most 16384
+ * ranges). */
+#define COMPAT_MAX_ARRAY_ELEMENTS (1L << 20)
+
+/* Makes the reader refuse (a protocol error, which breaks the connection) an array longer
+ * than COMPAT_MAX_ARRAY_ELEMENTS, in hiredis 0.14 (which has no limit) as in 1.x (whose
+ * maxelements default is 2^32 - 1). */
+void compat_bound_reader(redisReader *reader);
+
 #endif

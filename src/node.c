@@ -121,8 +121,12 @@ static void fail_from_context(struct node *node, const redisAsyncContext *ac, co
 		return;
 	}
 	const char *why = ac->errstr[0] ? ac->errstr : "connection closed";
+	if (ac->err == REDIS_ERR_OOM) {
+		/* Also what hiredis 0.14 says when compat_bound_reader refuses a huge array. */
+		why = "a reply too large to accept (or rwith ran out of memory)";
+	}
 	error_set(&err, RW_ERROR_SERVER, "%s %s: %s", doing, node->address, why);
-	if (ac->err == REDIS_ERR_PROTOCOL) {
+	if (ac->err == REDIS_ERR_PROTOCOL || ac->err == REDIS_ERR_OOM) {
 		err.hint = node->endpoint.tls ? "check that the URL points to a Redis server"
 					      : "check that the URL points to a Redis server (rediss:// "
 						"if it speaks TLS)";
@@ -402,6 +406,7 @@ static void start_connect(struct node *node, uint64_t timeout_ms) {
 		node_fail(node, &err, true);
 		return;
 	}
+	compat_bound_reader(ac->c.reader);
 	if (node->endpoint.tls &&
 		tls_start(node->tls, ac, node->endpoint.host, &node->tls_session, &err) < 0) {
 		redisAsyncFree(ac);

@@ -564,6 +564,7 @@ class FakeServer:
     silent   accepts and reads, never answers
     ok       answers +OK to every request (valid RESP, wrong reply types)
     huge     announces a bulk string of absurd length, then nothing
+    hugearray announces an array of 300 million elements (13 bytes), then nothing
     partial  answers half a reply, then hangs up
     """
 
@@ -616,6 +617,8 @@ class FakeServer:
                     conn.sendall(b"+OK\r\n")
                 elif self.behaviour == "huge":
                     conn.sendall(b"$99999999999999999999999\r\n")
+                elif self.behaviour == "hugearray":
+                    conn.sendall(b"*300000000\r\n")
                 elif self.behaviour == "partial":
                     conn.sendall(b"*3\r\n$5\r\nhel")
                     conn.close()

@@ -60,6 +60,17 @@ def test_absurd_bulk_length():
     fake_case("huge", within=15.0)
 
 
+def test_absurd_array_length_is_refused_at_once():
+    """`*300000000` (13 bytes) would make hiredis allocate 2.4 GB of element pointers and then
+    wait for them: rwith refuses such an array as it reads the header (hiredis 0.14 and 1.x),
+    so it gives up at once, for a broken answer rather than for silence."""
+    with Scope("srv-fake-hugearray") as sc:
+        fake = sc.fake("hugearray")
+        res = expect_unusable(sc, fake.url, why="an array of 300 million elements")
+        assert "no answer" not in res.stderr, (
+            f"rwith waited for the array instead of refusing it\n{res.describe()}")
+
+
 def test_partial_reply_then_hangup():
     fake_case("partial")
 
