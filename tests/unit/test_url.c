@@ -665,7 +665,7 @@ Test(url, no_password_in_the_message_without_a_scheme_separator) {
 		"redis:u:" SECRET "@host",
 		"u:" SECRET "@host:6379",
 		"redis+sentinel:/u:" SECRET "@h1/m",
-		"redis+sentinel//h1/m?sentinel_password=" SENTINEL_SECRET,
+		("redis+sentinel//h1/m?sentinel_password=" SENTINEL_SECRET),
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct rw_endpoint ep;

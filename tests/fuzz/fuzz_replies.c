@@ -1,0 +1,63 @@
+/* Every decoder of server replies on what hiredis's reader makes of any bytes (bounded as
+ * rwith bounds it: compat_bound_reader), and the decoders of reply text. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "compat.h"
+#include "lock.h"
+#include "topology.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void count_address(const struct topology_address *address, void *data) {
+	(*(size_t *)data)++;
+}
+
+static void decode_all(const redisReply *reply) {
+	struct rw_error err;
+	uint64_t fence = 0;
+	struct lock_busy busy;
+	(void)lock_decode_acquire(reply, &fence, &busy, &err);
+	(void)lock_decode_flag(reply, &err);
+	for (int with_waiters = 0; with_waiters < 2; with_waiters++) {
+		struct lock_status status;
+		memset(&status, 0, sizeof(status));
+		if (lock_decode_holders(reply, with_waiters, &status, &err) != LOCK_RESULT_ERROR) {
+			free(status.holders);
+		}
+	}
+	size_t addresses = 0;
+	(void)topology_decode_slots(reply, count_address, &addresses);
+	(void)topology_decode_role_master(reply);
+	struct topology_address address;
+	(void)topology_decode_master_address(reply, &address);
+	if (reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS) {
+		(void)topology_classify_error(reply->str, &address);
+	}
+	if (reply->type == REDIS_REPLY_STRING) {
+		(void)topology_online_replicas(reply->str, reply->len);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+	redisReader *reader = redisReaderCreate();
+	if (reader == NULL) {
+		return 0;
+	}
+	compat_bound_reader(reader);
+	if (redisReaderFeed(reader, (const char *)data, size) == REDIS_OK) {
+		void *reply = NULL;
+		/* A bounded loop: every reply takes at least three bytes of the input. */
+		for (size_t i = 0; i <= size && redisReaderGetReply(reader, &reply) == REDIS_OK &&
+			reply != NULL; i++) {
+			decode_all(reply);
+			freeReplyObject(reply);
+			reply = NULL;
+		}
+	}
+	redisReaderFree(reader);
+	return 0;
+}
