@@ -19,10 +19,16 @@ def lock_keys_on(cluster, server, lock):
 
 def test_locks_on_every_master():
     """Given one node's URL, a lock on each master's slots runs its command there, and the
-    lock's keys are on that master (the entry node redirected rwith with MOVED)."""
+    lock's keys are on that master (the entry node redirected rwith with MOVED). rwith uses
+    a user with exactly the man page's ACL (and +info +wait for --sync), and no node denies it
+    anything."""
     with Scope("cl-every") as sc:
         cluster = Cluster(sc)
-        entry = cluster.url(0)
+        for node in cluster.nodes:
+            with cluster.client(node) as c:
+                c.call("ACL", "SETUSER", "locker", *harness.documented_acl("cl-pw-7"),
+                       "+info", "+wait")  # the man page's two for --sync, used below
+        entry = cluster.nodes[0].url(user="locker", password="cl-pw-7")
         for i, master in enumerate(cluster.masters()):
             lock = cluster.lock_on(master, stem=f"every{i}-")
             res = sc.run(["-r", entry, "-v", lock, "--", "sh", "-c",
@@ -50,6 +56,9 @@ def test_locks_on_every_master():
         sc.run(["-r", entry, "--min-hold", "2s", lock, "--", "true"]).expect(0, "--min-hold")
         sc.run(["-r", cluster.url(2), "-n", lock, "--", "true"]).expect(
             EX_CONFLICT, "held by --min-hold, seen through another node")
+        for node in cluster.nodes:
+            assert harness.acl_denials(node) == [], (
+                f"denied on :{node.port}: {harness.acl_denials(node)}")
 
 
 def test_waiting_status_and_break_on_another_node():

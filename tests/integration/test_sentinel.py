@@ -9,6 +9,8 @@ import threading
 import time
 import urllib.parse
 
+import harness
+
 from harness import (EX_CONFLICT, EX_SERVER, Holder, Scope, closed_port, hand_over,
                      lock_status, main, wait_waiters)
 from topology import SentinelSet
@@ -131,6 +133,34 @@ def test_passwords_of_data_nodes_and_sentinels():
             for secret in (data_pw, sentinel_pw, escaped, "wrong"):
                 assert secret not in text, f"{secret!r} shown:\n{text}"
 
+
+
+def test_documented_acl_for_sentinel_mode():
+    """The man page's ACL with +role on the data nodes, and a sentinel user with only
+    +sentinel|get-master-addr-by-name (?sentinel_user=): rwith runs, and neither the data
+    nodes nor the sentinels deny it anything."""
+    with Scope("sen-acl") as sc:
+        data_pw, sentinel_pw = "data-pw-3", "sen-pw-4"
+        sentinels = SentinelSet(sc, replicas=1, master_password=data_pw,
+                                sentinel_password=sentinel_pw)
+        data_nodes = [sentinels.master_server, *sentinels.replica_servers]
+        for node in data_nodes:
+            with node.client() as c:
+                c.call("ACL", "SETUSER", "locker", *harness.documented_acl("lock-pw-5"), "+role")
+        for sentinel in sentinels.sentinel_servers:
+            with sentinel.client() as c:
+                c.call("ACL", "SETUSER", "watcher", "on", ">watch-pw-6", "-@all",
+                       "+sentinel|get-master-addr-by-name")
+        hosts = ",".join(f"127.0.0.1:{sentinels.announced_port(s)}"
+                         for s in sentinels.sentinel_servers)
+        url = (f"redis+sentinel://locker:lock-pw-5@{hosts}/{sentinels.name}"
+               "?sentinel_user=watcher&sentinel_password=watch-pw-6")
+        lock = sc.lock("acl")
+        sc.run(["-r", url, lock, "--", "true"]).expect(0, "with the documented ACL users")
+        sc.run(["-r", url, "--status", lock]).expect(0, "--status")
+        for server in [*data_nodes, *sentinels.sentinel_servers]:
+            assert harness.acl_denials(server) == [], (
+                f"denied on :{server.port}: {harness.acl_denials(server)}")
 
 if __name__ == "__main__":
     main(globals())
