@@ -899,18 +899,25 @@ def lock_status(sc, url, lock, extra=()):
                              f"{res.describe()}") from None
 
 
-def wait_waiters(sc, url, lock, count, timeout=20):
-    """Waits until --status counts `count` waiters of lock; returns that status."""
+def wait_waiters(sc, url, lock, count, timeout=20, must_wait=()):
+    """Waits until --status counts `count` waiters of lock; returns that status. Fails at
+    once when one of the Holders in `must_wait` runs its command instead of waiting."""
     last = {}
 
     def check():
+        if any(h.has_run() for h in must_wait):
+            return True
         last["status"] = lock_status(sc, url, lock)
         return last["status"] if last["status"].get("waiters") == count else None
     try:
-        return wait_until(check, timeout, f"--status to count {count} waiter(s) of {lock!r}",
-                          interval=0.05)
+        wait_until(check, timeout, f"--status to count {count} waiter(s) of {lock!r}",
+                   interval=0.05)
     except AssertionError as e:
         raise AssertionError(f"{e}; last status: {last.get('status')}") from None
+    ran = [h.name for h in must_wait if h.has_run()]
+    assert not ran, (f"{', '.join(ran)} ran its command instead of waiting for {lock!r}; "
+                     f"last status: {last.get('status')}")
+    return last["status"]
 
 
 def server_time_ms(server):
@@ -1030,6 +1037,65 @@ def hand_over(holder, waiter, log, what):
     waiter.wait().expect(0, f"waiter {what}")
     steps = [f"{h.name} {word}" for h in (holder, waiter) for word in ("start", "end")]
     assert read_file(log).split("\n")[:4] == steps, f"{what}: {read_file(log)!r}"
+
+
+def hold(sc, url, lock, name="H", extra=(), log=None):
+    """A Holder whose command runs (it holds the lock) by the time this returns."""
+    holder = Holder(sc, url, lock, name, extra=extra, log=log)
+    holder.started()
+    return holder
+
+
+def queue_waiter(sc, url, lock, name, count, extra=(), log=None):
+    """A Holder that waits for the lock: returns once --status counts `count` waiters (this
+    one the last of them), so that whoever comes next queues behind it. Fails at once when
+    its command runs instead."""
+    waiter = Holder(sc, url, lock, name, extra=extra, log=log)
+    wait_waiters(sc, url, lock, count, must_wait=[waiter])
+    return waiter
+
+
+def queue_waiters(sc, url, lock, names, extra=(), log=None, ahead=0):
+    """queue_waiter for each of `names` in turn, behind `ahead` waiters queued already: their
+    order in the queue is certain. Returns the Holders."""
+    return [queue_waiter(sc, url, lock, name, ahead + i + 1, extra=extra, log=log)
+            for i, name in enumerate(names)]
+
+
+def finish(*holders, timeout=30):
+    """Lets the commands of all `holders` end (released in the order given, so that a waiter
+    among them ends as soon as it runs), then asserts that each rwith exits 0."""
+    for h in holders:
+        h.release()
+    for h in holders:
+        h.wait(timeout=timeout).expect(0, f"{h.name} gets the lock and runs to its end")
+
+
+def start_stuck_holder(sc, url, lock, name, extra=()):
+    """A holder whose command (sh with two sleeps in its process group) never ends by itself;
+    should it end, it writes <name>.ended. Returns (rwith, fence, [sh, bg sleep, fg sleep])
+    once the command runs."""
+    pidfile = sc.path(f"{name}.pids")
+    fencefile = sc.path(f"{name}.fence")
+    q = shlex.quote
+    script = (f"echo \"$RWITH_FENCE\" > {q(fencefile)}.tmp; mv {q(fencefile)}.tmp "
+              f"{q(fencefile)}; " + sh_pids_command(pidfile) + f"; echo ended > "
+              f"{q(sc.path(name + '.ended'))}")
+    proc = sc.start(["-r", url, *extra, lock, "--", "sh", "-c", script])
+    pids = read_pids(pidfile)
+    fence = int(wait_for_file(fencefile).strip())
+    return proc, fence, pids
+
+
+AT_ONCE_S = 1.5  # "within milliseconds" (woken by the server), with room for a loaded machine
+
+
+def expect_at_once(later, earlier, what):
+    """Asserts that `later` came less than AT_ONCE_S seconds after `earlier` (wall clock)."""
+    gap = later - earlier
+    assert gap < AT_ONCE_S, (f"{what} took {gap:.2f} s (want < {AT_ONCE_S} s: the next holder "
+                             "must be woken by the server, not find the lock by polling or "
+                             "after an expiry)")
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ loaded machines): "at once" means well under a second or so where the TTL is 10 
 which still proves nobody waited for an expiry or a polling interval.
 """
 
-import os
 import re
 import select
 import signal
@@ -16,20 +15,12 @@ import socket
 import time
 
 import harness
-from harness import EX_LOST, Holder, Scope, lock_status, wait_waiters
-
-AT_ONCE_S = 1.5  # "within milliseconds", with room for a loaded machine
+from harness import (EX_LOST, Scope, expect_at_once, finish, hold, lock_status, queue_waiter,
+                     queue_waiters, wait_waiters)
 
 
 def log_lines(sc):
     return (harness.read_file(sc.path("log"), "") or "").splitlines()
-
-
-def expect_at_once(later, earlier, what):
-    gap = later - earlier
-    assert gap < AT_ONCE_S, (f"{what} took {gap:.2f} s (want < {AT_ONCE_S} s: the next waiter "
-                             "must be woken by the server, not find the lock by polling or "
-                             "after an expiry)")
 
 
 def test_fifo_order_of_staggered_waiters():
@@ -40,20 +31,12 @@ def test_fifo_order_of_staggered_waiters():
         url = srv.url()
         lock = sc.lock("order")
         log = sc.path("log")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "10s"], log=log)
-        holder.started()
-        waiters = []
-        for i in range(1, 7):
-            w = Holder(sc, url, lock, f"W{i}", extra=["-t", "10s"], log=log)
-            waiters.append(w)
-            wait_waiters(sc, url, lock, i)  # queued before the next one arrives
+        holder = hold(sc, url, lock, "H", extra=["-t", "10s"], log=log)
+        # Each one queued before the next one arrives.
+        waiters = queue_waiters(sc, url, lock, [f"W{i}" for i in range(1, 7)],
+                                extra=["-t", "10s"], log=log)
         # Let every command end as soon as it runs: the order is the server's alone.
-        for w in waiters:
-            w.release()
-        holder.release()
-        holder.wait().expect(0, "the first holder")
-        for w in waiters:
-            w.wait(timeout=60).expect(0, f"waiter {w.name} gets the lock in the end")
+        finish(*waiters, holder, timeout=60)
         names = ["H"] + [w.name for w in waiters]
         want = [f"{n} {word}" for n in names for word in ("start", "end")]
         assert log_lines(sc) == want, (f"the waiters did not run one after the other in "
@@ -77,13 +60,10 @@ def test_slow_head_is_not_overtaken():
         url = srv.url()
         lock = sc.lock("slow")
         log = sc.path("log")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "10s"], log=log)
-        holder.started()
-        head = Holder(sc, url, lock, "B", extra=["-t", "10s"], log=log)
-        wait_waiters(sc, url, lock, 1)
+        holder = hold(sc, url, lock, "H", extra=["-t", "10s"], log=log)
+        head = queue_waiter(sc, url, lock, "B", 1, extra=["-t", "10s"], log=log)
         # A short TTL: C looks at the free lock several times while the head is stopped.
-        later = Holder(sc, url, lock, "C", extra=["-t", "1s"], log=log)
-        wait_waiters(sc, url, lock, 2)
+        later = queue_waiter(sc, url, lock, "C", 2, extra=["-t", "1s"], log=log)
         head.release()
         later.release()
         head.proc.signal(signal.SIGSTOP)
@@ -131,15 +111,12 @@ def test_grant_to_a_stopped_waiter_is_not_used_late():
         url = srv.url()
         lock = sc.lock("stale")
         log = sc.path("log")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "10s"], log=log)
-        holder.started()
-        stopped = Holder(sc, url, lock, "B", extra=["-t", "2s"], log=log)
-        wait_waiters(sc, url, lock, 1)
+        holder = hold(sc, url, lock, "H", extra=["-t", "10s"], log=log)
+        stopped = queue_waiter(sc, url, lock, "B", 1, extra=["-t", "2s"], log=log)
         harness.wait_until(lambda: blocked_clients(srv) == 1, 20, "B to block in its BLPOP")
         stopped.proc.signal(signal.SIGSTOP)
         try:
-            later = Holder(sc, url, lock, "C", extra=["-t", "10s"], log=log)
-            wait_waiters(sc, url, lock, 2)
+            later = queue_waiter(sc, url, lock, "C", 2, extra=["-t", "10s"], log=log)
             holder.release()
             holder.wait().expect(0)
             # B's grant (2 s) runs out unused; C takes the lock after it.
@@ -165,22 +142,17 @@ def test_gave_up_waiters_leave_nothing_behind():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("gaveup")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "10s"])
-        holder.started()
-        ran = sc.path("ran")
-        interrupted = sc.start(["-r", url, "-t", "10s", lock, "--", "touch", ran])
-        wait_waiters(sc, url, lock, 1)
-        terminated = sc.start(["-r", url, "-t", "10s", lock, "--", "touch", ran])
-        wait_waiters(sc, url, lock, 2)
-        timed_out = sc.start(["-r", url, "-t", "10s", "-w", "10s", lock, "--", "touch", ran])
-        wait_waiters(sc, url, lock, 3)
-        last = Holder(sc, url, lock, "D", extra=["-t", "10s"])
-        wait_waiters(sc, url, lock, 4)
+        holder = hold(sc, url, lock, "H", extra=["-t", "10s"])
+        interrupted, terminated = queue_waiters(sc, url, lock, ["INT", "TERM"],
+                                                extra=["-t", "10s"])
+        timed_out = queue_waiter(sc, url, lock, "W", 3, extra=["-t", "10s", "-w", "10s"])
+        last = queue_waiter(sc, url, lock, "D", 4, extra=["-t", "10s"])
+        gave_up = [interrupted, terminated, timed_out]
 
-        interrupted.signal(signal.SIGINT)
+        interrupted.proc.signal(signal.SIGINT)
         res = interrupted.wait(timeout=20)
         res.expect(128 + signal.SIGINT, "SIGINT while waiting").expect_diagnostic(lock)
-        terminated.signal(signal.SIGTERM)
+        terminated.proc.signal(signal.SIGTERM)
         res = terminated.wait(timeout=20)
         res.expect(128 + signal.SIGTERM, "SIGTERM while waiting").expect_diagnostic(lock)
         status = lock_status(sc, url, lock)
@@ -191,16 +163,15 @@ def test_gave_up_waiters_leave_nothing_behind():
         res.expect(1, "-w 10s ran out").expect_diagnostic(lock)
         status = lock_status(sc, url, lock)
         assert status["waiters"] == 1, f"the timed-out waiter is still counted: {status}"
-        assert not os.path.exists(ran), "a waiter that gave up ran its command"
+        assert not any(w.has_run() for w in gave_up), "a waiter that gave up ran its command"
 
         holder.release()
         last.started(timeout=20)
         expect_at_once(last.start_time, holder.done_time(),
                        "the hand-over past three waiters that gave up")
         holder.wait().expect(0)
-        last.release()
-        last.wait().expect(0)
-        assert not os.path.exists(ran), "a waiter that gave up ran its command"
+        finish(last)
+        assert not any(w.has_run() for w in gave_up), "a waiter that gave up ran its command"
         status = lock_status(sc, url, lock)
         assert status["held"] is False and status["waiters"] == 0, status
         assert harness.leftover_keys(srv, lock) == [], "keys left behind"
@@ -214,15 +185,10 @@ def test_sigkilled_waiter_delays_others_at_most_one_ttl():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("killed")
-        holder = Holder(sc, url, lock, "H", extra=["-t", f"{ttl_s}s"])
-        holder.started()
-        ran = sc.path("ran")
-        victim = sc.start(["-r", url, "-t", f"{ttl_s}s", lock, "--", "touch", ran])
-        wait_waiters(sc, url, lock, 1)
-        last = Holder(sc, url, lock, "D", extra=["-t", f"{ttl_s}s"])
-        wait_waiters(sc, url, lock, 2)
-        victim.kill()
-        assert victim.poll() == -signal.SIGKILL, "the victim was not SIGKILLed"
+        holder = hold(sc, url, lock, "H", extra=["-t", f"{ttl_s}s"])
+        victim, last = queue_waiters(sc, url, lock, ["K", "D"], extra=["-t", f"{ttl_s}s"])
+        victim.proc.kill()
+        assert victim.proc.poll() == -signal.SIGKILL, "the victim was not SIGKILLed"
         holder.release()
         released = holder.done_time()
         last.started(timeout=30)
@@ -231,9 +197,8 @@ def test_sigkilled_waiter_delays_others_at_most_one_ttl():
             f"D got the lock {delay:.2f} s after the release; a SIGKILLed waiter ahead of it "
             f"may delay it by one TTL ({ttl_s} s) at most")
         holder.wait().expect(0)
-        last.release()
-        last.wait().expect(0)
-        assert not os.path.exists(ran), "the SIGKILLed waiter's command ran"
+        finish(last)
+        assert not victim.has_run(), "the SIGKILLed waiter's command ran"
         status = lock_status(sc, url, lock)
         assert status["held"] is False and status["waiters"] == 0, status
         harness.wait_until(lambda: harness.leftover_keys(srv, lock) == [], ttl_s + 5,
@@ -248,18 +213,15 @@ def test_waiter_rechecks_when_holder_expires():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("expiry")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "2s"])
-        holder.started()
-        waiter = Holder(sc, url, lock, "W")
-        wait_waiters(sc, url, lock, 1)
+        holder = hold(sc, url, lock, "H", extra=["-t", "2s"])
+        waiter = queue_waiter(sc, url, lock, "W", 1)
         holder.proc.kill()
         killed = time.time()
         waiter.started(timeout=30)
         delay = waiter.start_time - killed
         assert delay < 2 + 3, (
             f"the waiter got the lock {delay:.2f} s after the holder died; its TTL was 2 s")
-        waiter.release()
-        waiter.wait().expect(0)
+        finish(waiter)
 
 
 def monitor_commands(server, seconds, exclude_addrs):
@@ -314,16 +276,11 @@ def test_waiting_is_cheap_and_reports_progress():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("cheap")
-        holder = Holder(sc, url, lock, "H", extra=["-T", "long job"])
-        holder.started()
+        holder = hold(sc, url, lock, "H", extra=["-T", "long job"])
         holder_addrs = client_addrs(srv)
-        verbose = Holder(sc, url, lock, "V", extra=["-v"])
-        wait_waiters(sc, url, lock, 1)
+        verbose = queue_waiter(sc, url, lock, "V", 1, extra=["-v"])
         queued_at = time.monotonic()
-        others = []
-        for i in range(2):
-            others.append(Holder(sc, url, lock, f"W{i}"))
-            wait_waiters(sc, url, lock, 2 + i)
+        others = queue_waiters(sc, url, lock, ["W0", "W1"], ahead=1)
         counts = monitor_commands(srv, window_s, holder_addrs)
         total = sum(len(v) for v in counts.values())
         budget = 0.2 * window_s * 3
@@ -343,12 +300,7 @@ def test_waiting_is_cheap_and_reports_progress():
             m = pattern.match(line)
             assert m.group(2) == str(holder.pid), f"wrong holder pid in {line!r}"
 
-        for w in [verbose] + others:
-            w.release()
-        holder.release()
-        holder.wait().expect(0)
-        for w in [verbose] + others:
-            w.wait(timeout=30).expect(0)
+        finish(verbose, *others, holder)
 
 
 def test_progress_message_names_holder_and_changes():
@@ -358,10 +310,8 @@ def test_progress_message_names_holder_and_changes():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("progress")
-        first = Holder(sc, url, lock, "A", extra=["-T", "make deploy"])
-        first.started()
-        second = Holder(sc, url, lock, "B", extra=["-T", 'say "hi" \\ ünï'])
-        wait_waiters(sc, url, lock, 1)
+        first = hold(sc, url, lock, "A", extra=["-T", "make deploy"])
+        second = queue_waiter(sc, url, lock, "B", 1, extra=["-T", 'say "hi" \\ ünï'])
         # -t 6s: it looks again (and notices the new holder) within 3 s, not 15 s.
         verbose = sc.start(["-r", url, "-v", "-t", "6s", lock, "--", "true"])
         wait_waiters(sc, url, lock, 2)
@@ -395,18 +345,12 @@ def test_server_restart_while_waiters_wait():
         url = srv.url()
         lock = sc.lock("restart")
         log = sc.path("log")
-        holder = Holder(sc, url, lock, "H", extra=["-t", "3s"])
-        holder.started()
-        waiters = []
-        for i in range(3):
-            waiters.append(Holder(sc, url, lock, f"W{i}", extra=["-t", "3s"], log=log))
-            wait_waiters(sc, url, lock, i + 1)
+        holder = hold(sc, url, lock, "H", extra=["-t", "3s"])
+        waiters = queue_waiters(sc, url, lock, ["W0", "W1", "W2"], extra=["-t", "3s"], log=log)
         srv.restart()
         holder.wait(timeout=30).expect(EX_LOST, "the holder's lock vanished with the restart")
-        for w in waiters:
-            w.release()
-        for w in waiters:
-            w.wait(timeout=60).expect(0, f"waiter {w.name} kept waiting and got the lock")
+        # Every waiter keeps waiting and gets the lock in the end.
+        finish(*waiters, timeout=60)
         lines = log_lines(sc)
         assert len(lines) == 6 and all(
             lines[i].split()[0] == lines[i + 1].split()[0] and lines[i].endswith("start")

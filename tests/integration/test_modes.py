@@ -3,18 +3,19 @@
 At most N semaphore holders at once, and really N; readers share, a writer excludes
 everyone and a queued writer holds back readers that arrive after it; fences increase
 across all holders of a lock; a mismatched -l is a usage error naming the stored limit;
---min-hold keeps the lock after the command ended without leaving a process behind; lock
-loss, --status and --break work for every holder of every mode.
+--min-hold keeps the lock after the command ended without leaving a process behind, also
+against hosts that arrive after the job ended; lock loss, --status and --break work for
+every holder of every mode.
 """
 
-import json
 import os
 import re
 import shlex
 import time
 
 import harness
-from harness import EX_CONFLICT, EX_LOST, EX_USAGE, Scope
+from harness import (EX_CONFLICT, EX_LOST, EX_USAGE, Holder, Scope, finish, hold, lock_status,
+                     queue_waiter, start_stuck_holder)
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -24,13 +25,13 @@ from harness import EX_CONFLICT, EX_LOST, EX_USAGE, Scope
 # max updated), waits until `max` has reached $2 (at most about 6 s: if the lock lets fewer
 # in, the test sees it in `max`), stays $3 more seconds, and leaves (count - 1). The count
 # is raised after rwith acquired and lowered before it releases, so the recorded overlap
-# is never more than the real one.
+# is never more than the real one. Each section logs its RWITH_FENCE with its entry.
 COUNTING_SECTION = r'''
 d=$1; target=$2; hold=$3; me=$4
 flock "$d/mutex" sh -c '
     c=$(cat "$1/cur"); c=$((c + 1)); echo $c > "$1/cur"
     m=$(cat "$1/max"); if [ $c -gt $m ]; then echo $c > "$1/max.tmp"; mv "$1/max.tmp" "$1/max"; fi
-    echo "E $2 $c" >> "$1/log"' sh "$d" "$me"
+    echo "E $2 $c $RWITH_FENCE" >> "$1/log"' sh "$d" "$me"
 i=0
 while m=$(cat "$d/max"); [ "${m:-0}" -lt "$target" ] && [ $i -lt 300 ]; do
     sleep 0.02; i=$((i + 1))
@@ -69,38 +70,9 @@ def check_counting(d, contenders, expected_max, what):
         f"{expected_max}; log (E name count-after-enter / L name count-after-leave):\n{log}")
     assert harness.read_file(os.path.join(d, "cur")).strip() == "0", (
         f"{what}: the count did not return to 0:\n{log}")
-
-
-def status_json(sc, srv, lock):
-    res = sc.run(["-r", srv.url(), "--status", "--json", lock]).expect(0, "--status --json")
-    try:
-        return json.loads(res.out)
-    except ValueError as e:
-        raise AssertionError(f"--status --json did not print JSON ({e})\n{res.describe()}")
-
-
-def waiters(sc, srv, lock):
-    return status_json(sc, srv, lock).get("waiters")
-
-
-def hold_until(go, log=None, name=None, fence=None):
-    """sh script: optionally logs "<name> start", writes $RWITH_FENCE to `fence`
-    atomically, waits until the file `go` exists, then logs "<name> end"."""
-    parts = []
-    if log:
-        parts.append(f"echo '{name} start' >> {shlex.quote(log)}")
-    if fence:
-        q = shlex.quote(fence)
-        parts.append(f"echo \"$RWITH_FENCE\" > {q}.tmp; mv {q}.tmp {q}")
-    parts.append(f"while [ ! -e {shlex.quote(go)} ]; do sleep 0.02; done")
-    if log:
-        parts.append(f"echo '{name} end' >> {shlex.quote(log)}")
-    return "; ".join(parts)
-
-
-def touch(path):
-    with open(path, "w"):
-        pass
+    fences = [ln.split()[3] for ln in enters if len(ln.split()) == 4]
+    assert len(fences) == contenders and len(set(fences)) == contenders, (
+        f"{what}: every holder needs a fence of its own (RWITH_FENCE):\n{log}")
 
 
 def processes_mentioning(text):
@@ -139,16 +111,14 @@ def test_limit_3_of_7_concurrency_is_exactly_3():
 def test_limit_mismatch_is_usage_error():
     with Scope("modes-mismatch") as sc:
         srv = sc.redis()
+        url = srv.url()
         lock = sc.lock("mm")
-        go, fence = sc.path("go"), sc.path("fence")
-        holder = sc.start(["-r", srv.url(), "-l", "3", lock, "--", "sh", "-c",
-                           hold_until(go, fence=fence)])
-        harness.wait_for_file(fence, what="the -l 3 holder's command to start")
+        holder = hold(sc, url, lock, "S", extra=["-l", "3"])
         ran = sc.path("ran")
         for flags, why in ((["-l", "2"], "-l 2 while the lock holds -l 3"),
                            ([], "the default -l 1 while the lock holds -l 3"),
                            (["-n", "-l", "4"], "-n -l 4 while the lock holds -l 3")):
-            res = sc.run(["-r", srv.url(), *flags, lock, "--", "touch", ran])
+            res = sc.run(["-r", url, *flags, lock, "--", "touch", ran])
             res.expect(EX_USAGE, why).expect_diagnostic()
             # The stored limit must be named; the lock name may contain digits itself.
             ours = [ln.replace(lock, "<LOCK>") for ln in res.err_lines
@@ -158,13 +128,12 @@ def test_limit_mismatch_is_usage_error():
         assert not os.path.exists(ran), "a command with a mismatched -l ran"
         # The same limit joins (the semaphore has room for two more).
         ok = sc.path("ok")
-        sc.run(["-r", srv.url(), "-n", "-l", "3", lock, "--", "touch", ok]).expect(
+        sc.run(["-r", url, "-n", "-l", "3", lock, "--", "touch", ok]).expect(
             0, "-n -l 3 joins a -l 3 semaphore with one holder")
         assert os.path.exists(ok)
-        touch(go)
-        holder.wait(timeout=30).expect(0)
+        finish(holder)
         # The limit is stored only while the lock has holders.
-        sc.try_lock(srv.url(), lock, ["-l", "2"]).expect(
+        sc.try_lock(url, lock, ["-l", "2"]).expect(
             0, "-l 2 once the -l 3 semaphore has no holders left")
 
 
@@ -188,43 +157,32 @@ def test_queued_writer_blocks_later_reader():
     join r1 while w waits. Order: r1, then w, then r2."""
     with Scope("modes-rw-order") as sc:
         srv = sc.redis()
+        url = srv.url()
         lock = sc.lock("rw")
         log = sc.path("log")
-        go1, gow, go2 = sc.path("go-r1"), sc.path("go-w"), sc.path("go-r2")
-        f1, fw, f2 = sc.path("fence-r1"), sc.path("fence-w"), sc.path("fence-r2")
-        r1 = sc.start(["-r", srv.url(), "-s", lock, "--", "sh", "-c",
-                       hold_until(go1, log, "r1", f1)])
-        harness.wait_for_file(f1, what="r1 to start")
-        w = sc.start(["-r", srv.url(), "-x", lock, "--", "sh", "-c",
-                      hold_until(gow, log, "w", fw)])
-        harness.wait_until(lambda: waiters(sc, srv, lock) == 1 or os.path.exists(fw), 20,
-                           "the writer to queue")
-        assert not os.path.exists(fw), (
-            f"the writer ran while reader r1 held the lock:\n{harness.read_file(log)}")
-        r2 = sc.start(["-r", srv.url(), "-s", lock, "--", "sh", "-c",
-                       hold_until(go2, log, "r2", f2)])
-        harness.wait_until(lambda: waiters(sc, srv, lock) == 2 or os.path.exists(f2), 20,
-                           "r2 to queue behind the writer")
+        r1 = hold(sc, url, lock, "r1", extra=["-s"], log=log)
+        # queue_waiter fails at once if the writer runs beside r1, or r2 joins r1.
+        w = queue_waiter(sc, url, lock, "w", 1, extra=["-x"], log=log)
+        r2 = queue_waiter(sc, url, lock, "r2", 2, extra=["-s"], log=log)
         time.sleep(0.5)  # room for a wrong join to show
-        assert not os.path.exists(f2), (
+        assert not r2.has_run(), (
             "reader r2 joined reader r1 although writer w was queued before it:\n"
             f"{harness.read_file(log)}")
-        assert r1.running() and w.running() and r2.running()
-        touch(go1)
+        assert r1.proc.running() and w.proc.running() and r2.proc.running()
+        r1.release()
         r1.wait(timeout=30).expect(0, "r1")
-        harness.wait_for_file(fw, what="the writer to run after r1")
+        w.started()  # the writer runs after r1
         time.sleep(0.3)
-        assert not os.path.exists(f2), (
+        assert not r2.has_run(), (
             f"reader r2 runs together with writer w:\n{harness.read_file(log)}")
-        touch(gow)
+        w.release()
         w.wait(timeout=30).expect(0, "w")
-        harness.wait_for_file(f2, what="r2 to run after the writer")
-        touch(go2)
-        r2.wait(timeout=30).expect(0, "r2")
+        r2.started()  # r2 runs after the writer
+        finish(r2)
         lines = harness.read_file(log).splitlines()
         assert lines == ["r1 start", "r1 end", "w start", "w end", "r2 start", "r2 end"], (
             f"expected r1 -> w -> r2 without overlap, got: {lines}")
-        fences = [int(harness.read_file(f).strip()) for f in (f1, fw, f2)]
+        fences = [h.fence for h in (r1, w, r2)]
         assert fences[0] < fences[1] < fences[2], f"fences r1, w, r2: {fences}"
 
 
@@ -235,45 +193,25 @@ def test_fences_increase_across_modes():
         srv = sc.redis()
         lock = sc.lock("fence")
         url = srv.url()
-        names = ["s1", "s2", "s3", "r1", "r2", "w"]
-        go = {n: sc.path("go-" + n) for n in names}
-        fence = {n: sc.path("fence-" + n) for n in names}
-
-        def start(name, flags):
-            return sc.start(["-r", url, *flags, lock, "--", "sh", "-c",
-                             hold_until(go[name], fence=fence[name])])
-
-        s1 = start("s1", ["-l", "2"])
-        harness.wait_for_file(fence["s1"], what="s1 to start")
-        s2 = start("s2", ["-l", "2"])
-        harness.wait_for_file(fence["s2"], what="s2 to start")
-        s3 = start("s3", ["-l", "2"])
-        harness.wait_until(lambda: waiters(sc, srv, lock) == 1 or os.path.exists(fence["s3"]),
-                           20, "s3 to queue")
-        assert not os.path.exists(fence["s3"]), "a third holder ran under --limit 2"
-        touch(go["s1"])
-        s1.wait(timeout=30).expect(0, "s1")
-        harness.wait_for_file(fence["s3"], what="s3 to acquire after s1")
-        touch(go["s2"])
-        touch(go["s3"])
-        s2.wait(timeout=30).expect(0, "s2")
-        s3.wait(timeout=30).expect(0, "s3")
-        r1 = start("r1", ["-s"])
-        harness.wait_for_file(fence["r1"], what="r1 to start")
-        r2 = start("r2", ["-s"])
-        harness.wait_for_file(fence["r2"], what="r2 to start (beside r1)")
-        touch(go["r1"])
-        touch(go["r2"])
-        r1.wait(timeout=30).expect(0, "r1")
-        r2.wait(timeout=30).expect(0, "r2")
-        touch(go["w"])
-        start("w", ["-x"]).wait(timeout=30).expect(0, "w")
+        s1 = hold(sc, url, lock, "s1", extra=["-l", "2"])
+        s2 = hold(sc, url, lock, "s2", extra=["-l", "2"])
+        # Fails at once should a third holder run under --limit 2.
+        s3 = queue_waiter(sc, url, lock, "s3", 1, extra=["-l", "2"])
+        finish(s1)
+        s3.started()  # s3 acquires after s1
+        finish(s2, s3)
+        r1 = hold(sc, url, lock, "r1", extra=["-s"])
+        r2 = hold(sc, url, lock, "r2", extra=["-s"])  # beside r1
+        finish(r1, r2)
+        w = Holder(sc, url, lock, "w", extra=["-x"])
+        finish(w)
+        holders = [s1, s2, s3, r1, r2, w]
         values = []
-        for n in names:
-            text = harness.read_file(fence[n], "").strip()
-            assert text.isdigit(), f"{n}: RWITH_FENCE is not an integer: {text!r}"
-            values.append(int(text))
-        pairs = list(zip(names, values))
+        for h in holders:
+            text = harness.read_file(h.fence_path, "").split()
+            assert text and text[0].isdigit(), f"{h.name}: RWITH_FENCE is not an integer: {text}"
+            values.append(int(text[0]))
+        pairs = [(h.name, v) for h, v in zip(holders, values)]
         assert all(a < b for a, b in zip(values, values[1:])), (
             f"fences not strictly increasing in acquisition order: {pairs}")
 
@@ -292,16 +230,19 @@ def test_min_hold_keeps_lock_without_process():
         assert res.elapsed < 2.0, (
             f"rwith --min-hold 3s took {res.elapsed:.2f} s to exit; it must not wait out the "
             f"min-hold\n{res.describe()}")
-        left = harness.session_members(sc.processes[-1].pid) + processes_mentioning(lock)
+        rwith_pid = sc.processes[-1].pid
+        left = harness.session_members(rwith_pid) + processes_mentioning(lock)
         assert not left, f"processes left behind after rwith --min-hold exited: {left}"
         since = time.monotonic() - t0
         sc.try_lock(url, lock).expect(
             EX_CONFLICT, f"the lock is still held within --min-hold 3s ({since:.2f} s after "
             "the run started)")
-        st = status_json(sc, srv, lock)
+        st = lock_status(sc, url, lock)
         assert st.get("held") is True and len(st.get("holders", [])) == 1, (
             f"--status --json within --min-hold: {st}")
         assert st["holders"][0].get("mode") == "exclusive", f"--status --json: {st}"
+        assert st["holders"][0].get("pid") == rwith_pid, (
+            f"--status --json does not name the rwith ({rwith_pid}) that holds on: {st}")
         # The lock frees itself (on the server: no process is left) once the min-hold has
         # passed, long before the default 30 s TTL.
         free = harness.wait_until(
@@ -313,17 +254,27 @@ def test_min_hold_keeps_lock_without_process():
 
 def test_min_hold_fleet_runs_once():
     """Three hosts run the nightly job at about the same moment: exactly one runs it,
-    the others find the lock held and exit 0 (-E 0)."""
+    the others find the lock held and exit 0 (-E 0); so does a fourth that comes after the
+    job has ended, within the minimum hold."""
     with Scope("modes-fleet") as sc:
         srv = sc.redis()
         lock = sc.lock("nightly")
         out = sc.path("ran")
-        procs = [sc.start(["-r", srv.url(), "-n", "-E", "0", "--min-hold", "2s", lock, "--",
-                           "sh", "-c", f"echo x >> {shlex.quote(out)}"]) for _ in range(3)]
+        # rwith does not wait out --min-hold: 10 s cost no test time, and leave the late
+        # host plenty of room on a loaded machine.
+        args = ["-r", srv.url(), "-n", "-E", "0", "--min-hold", "10s", lock, "--",
+                "sh", "-c", f"echo x >> {shlex.quote(out)}"]
+        procs = [sc.start(args) for _ in range(3)]
         spread = procs[-1].t0 - procs[0].t0
         assert spread < 1.0, f"the three runs started {spread:.2f} s apart"
         for p in procs:
-            p.wait(timeout=30).expect(0, "-n -E 0 --min-hold 2s")
+            p.wait(timeout=30).expect(0, "-n -E 0 --min-hold 10s")
+        assert harness.read_file(out, "").splitlines() == ["x"], "the job did not run once"
+        late = sc.start(args)
+        assert late.t0 - procs[0].t0 < 8.0, (
+            f"the late run started {late.t0 - procs[0].t0:.2f} s after the first: too late "
+            "to test --min-hold 10s")
+        late.wait(timeout=30).expect(0, "-n -E 0 after the job ended, within --min-hold")
         lines = harness.read_file(out, "").splitlines()
         assert lines == ["x"], f"the job ran {len(lines)} times, expected once: {lines}"
 
@@ -331,16 +282,23 @@ def test_min_hold_fleet_runs_once():
 # ---------------------------------------------------------------------------------------
 # Lock loss, --status and --break for every mode
 
+def start_heartbeat_holders(sc, url, lock, flags, count=2):
+    """`count` stuck holders with `flags` (TTL 5 s, heartbeat 300 ms), all holding lock at
+    once. Returns (the rwiths, the pids of all their commands)."""
+    procs, pids = [], []
+    for i in range(count):
+        proc, _, command_pids = start_stuck_holder(
+            sc, url, lock, f"h{i}", extra=[*flags, "-t", "5s", "--heartbeat", "300ms"])
+        procs.append(proc)
+        pids += command_pids
+    return procs, pids
+
+
 def lost_case(name, flags):
     with Scope("modes-lost-" + name) as sc:
         srv = sc.redis()
         lock = sc.lock(name)
-        procs, pids = [], []
-        for i in range(2):
-            pidfile = sc.path(f"pids-{i}")
-            procs.append(sc.start(["-r", srv.url(), *flags, "-t", "5s", "--heartbeat", "300ms",
-                                   lock, "--", "sh", "-c", harness.sh_pids_command(pidfile)]))
-            pids += harness.read_pids(pidfile)
+        procs, pids = start_heartbeat_holders(sc, srv.url(), lock, flags)
         assert srv.delete_lock_keys(lock) > 0, "the lock had no keys on the server"
         deleted_at = time.monotonic()
         harness.wait_dead(pids, 3.5, "both commands and their children to die (lock lost)")
@@ -363,24 +321,20 @@ def test_lost_readers():
 def test_status_and_break_readers():
     with Scope("modes-break") as sc:
         srv = sc.redis()
+        url = srv.url()
         lock = sc.lock("brk")
-        procs, pids = [], []
-        for i in range(2):
-            pidfile = sc.path(f"pids-{i}")
-            procs.append(sc.start(["-r", srv.url(), "-s", "-t", "5s", "--heartbeat", "300ms",
-                                   lock, "--", "sh", "-c", harness.sh_pids_command(pidfile)]))
-            pids += harness.read_pids(pidfile)
-        st = status_json(sc, srv, lock)
+        procs, pids = start_heartbeat_holders(sc, url, lock, ["-s"])
+        st = lock_status(sc, url, lock)
         holders = st.get("holders", [])
         assert st.get("held") is True and len(holders) == 2, f"--status --json: {st}"
         assert all(h.get("mode") == "shared" for h in holders), f"--status --json: {st}"
         assert sorted(h.get("pid") for h in holders) == sorted(p.pid for p in procs), (
             f"--status --json holders are not the two readers {[p.pid for p in procs]}: {st}")
-        text = sc.run(["-r", srv.url(), "--status", lock]).expect(0, "--status")
+        text = sc.run(["-r", url, "--status", lock]).expect(0, "--status")
         shared_lines = [ln for ln in text.out.splitlines() if ln.rstrip().endswith("shared")]
         assert len(shared_lines) == 2, f"--status: expected two lines ending 'shared'\n" \
             f"{text.describe()}"
-        res = sc.run(["-r", srv.url(), "--break", lock]).expect(0, "--break")
+        res = sc.run(["-r", url, "--break", lock]).expect(0, "--break")
         broke_at = time.monotonic()
         for p in procs:
             assert re.search(rf"(?<![0-9]){p.pid}(?![0-9])", res.out), (
@@ -388,7 +342,9 @@ def test_status_and_break_readers():
         removed = [ln for ln in res.out.splitlines() if str(procs[0].pid) in ln
                    or str(procs[1].pid) in ln]
         assert len(removed) == 2, f"--break: expected two removed holders\n{res.describe()}"
-        st = status_json(sc, srv, lock)
+        assert res.out.count("removed") == 2, (
+            f"--break: expected 'removed' once per reader\n{res.describe()}")
+        st = lock_status(sc, url, lock)
         assert st.get("held") is False and not st.get("holders"), (
             f"--status --json after --break: {st}")
         harness.wait_dead(pids, 3.5, "both readers' commands to die after --break")

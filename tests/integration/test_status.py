@@ -8,7 +8,7 @@ import re
 import socket
 
 import harness
-from harness import EX_SERVER, Holder, Scope, lock_status, wait_waiters
+from harness import EX_SERVER, Scope, finish, hold, lock_status, queue_waiters
 
 HOLDER_FIELDS = {"host": str, "pid": int, "task": str, "since_ms": int, "ttl_ms": int,
                  "fence": int}
@@ -47,8 +47,8 @@ def status_text(sc, url, lock, extra=()):
 
 
 def test_status_free_lock():
-    """A lock never used and a lock used and released: free, no holders, no waiters; and
-    --status itself leaves nothing on the server."""
+    """A lock never used and a lock used and released: free, no holders, no waiters, and no
+    JSON fields beyond the contract's; and --status itself leaves nothing on the server."""
     with Scope("status-free") as sc:
         srv = sc.redis()
         url = srv.url()
@@ -61,6 +61,8 @@ def test_status_free_lock():
             assert res.stderr == "", f"--status --json wrote to stderr:\n{res.describe()}"
             status = json.loads(res.stdout.decode("utf-8"))
             check_types(status, "free lock")
+            assert set(status) == {"lock", "held", "holders", "waiters"}, (
+                f"a free lock's status has other fields than the contract's: {status}")
             assert status["lock"] == lock and status["held"] is False, status
             assert status["holders"] == [] and status["waiters"] == 0, status
             text = status_text(sc, url, lock)
@@ -80,12 +82,10 @@ def test_status_held_with_waiters():
         url = srv.url()
         lock = sc.lock("held")
         before_ms = harness.server_time_ms(srv)
-        holder = Holder(sc, url, lock, "H", extra=["-t", "10s", "-T", "nightly backup"])
-        fence = holder.started()
-        waiters = [Holder(sc, url, lock, "W1")]
-        wait_waiters(sc, url, lock, 1)
-        waiters.append(Holder(sc, url, lock, "W2"))
-        status = wait_waiters(sc, url, lock, 2)
+        holder = hold(sc, url, lock, "H", extra=["-t", "10s", "-T", "nightly backup"])
+        fence = holder.fence
+        waiters = queue_waiters(sc, url, lock, ["W1", "W2"])
+        status = lock_status(sc, url, lock)
         after_ms = harness.server_time_ms(srv)
         check_types(status, "held lock")
         assert status["lock"] == lock and status["held"] is True, status
@@ -116,12 +116,7 @@ def test_status_held_with_waiters():
         sc.try_lock(url, lock).expect(1, "the lock is still held after --status")
         assert holder.proc.running() and all(w.proc.running() for w in waiters)
         assert not any(w.has_run() for w in waiters), "a waiter ran during --status"
-        for w in waiters:
-            w.release()
-        holder.release()
-        holder.wait().expect(0)
-        for w in waiters:
-            w.wait().expect(0)
+        finish(*waiters, holder)
         assert waiters[1].fence > waiters[0].fence > fence
         status = lock_status(sc, url, lock)
         check_types(status, "after everything")
@@ -135,10 +130,8 @@ def test_status_several_holders_and_default_task():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("sem")
-        one = Holder(sc, url, lock, "one", extra=["-l", "3", "-T", "first"])
-        one.started()
-        two = Holder(sc, url, lock, "two", extra=["-l", "3"])
-        two.started()
+        one = hold(sc, url, lock, "one", extra=["-l", "3", "-T", "first"])
+        two = hold(sc, url, lock, "two", extra=["-l", "3"])
         status = lock_status(sc, url, lock)
         check_types(status, "two holders")
         assert status["held"] is True and status["waiters"] == 0, status
@@ -153,9 +146,7 @@ def test_status_several_holders_and_default_task():
         assert len(lines) == 3, f"want the summary and one line per holder:\n{text.describe()}"
         for h in (one, two):
             assert sum(f":{h.pid} " in line for line in lines[1:]) == 1, text.describe()
-        for h in (one, two):
-            h.release()
-            h.wait().expect(0)
+        finish(one, two)
 
 
 TRICKY_TASK = 'he said "hi" \\ back\\slash \\" ünïcödé €𝄞 🔒 tab\there /slash'
@@ -172,11 +163,9 @@ def test_status_json_escaping():
         lock = TRICKY_LOCK + f" {os.getpid()}"
         control = "line one\nline two\r\x01\x1f\x7f end"
         invalid = os.fsdecode(b"bad \xff\xfe utf8 \xc3( end")
-        holders = [Holder(sc, url, lock, name, extra=["-l", "3", "-T", task])
+        holders = [hold(sc, url, lock, name, extra=["-l", "3", "-T", task])
                    for name, task in (("tricky", TRICKY_TASK), ("control", control),
                                       ("invalid", invalid))]
-        for h in holders:
-            h.started()
         res = sc.run(["-r", url, "--status", "--json", lock])
         res.expect(0)
         try:
@@ -198,9 +187,7 @@ def test_status_json_escaping():
         bad = tasks.get(holders[2].pid, "")
         assert bad.startswith("bad ") and bad.endswith(" end") and "utf8" in bad, (
             f"the valid parts of a non-UTF-8 task were lost: {bad!r}")
-        for h in holders:
-            h.release()
-            h.wait().expect(0)
+        finish(*holders)
 
 
 def test_status_text_one_line_per_holder():
@@ -209,19 +196,15 @@ def test_status_text_one_line_per_holder():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("lines")
-        one = Holder(sc, url, lock, "one", extra=["-l", "2", "-T", "two\nlines"])
-        one.started()
-        two = Holder(sc, url, lock, "two", extra=["-l", "2", "-T", "plain"])
-        two.started()
+        one = hold(sc, url, lock, "one", extra=["-l", "2", "-T", "two\nlines"])
+        two = hold(sc, url, lock, "two", extra=["-l", "2", "-T", "plain"])
         res = status_text(sc, url, lock)
         lines = res.out.splitlines()
         assert len(lines) == 3, (f"want the summary and one line per holder (2), got "
                                  f"{len(lines)} lines:\n{res.describe()}")
         for h in (one, two):
             assert sum(f":{h.pid} " in line for line in lines[1:]) == 1, res.describe()
-        for h in (one, two):
-            h.release()
-            h.wait().expect(0)
+        finish(one, two)
 
 
 def test_status_prefix():
@@ -230,13 +213,11 @@ def test_status_prefix():
         srv = sc.redis()
         url = srv.url()
         lock = sc.lock("prefix")
-        holder = Holder(sc, url, lock, "H", extra=["--prefix", "other:"])
-        holder.started()
+        holder = hold(sc, url, lock, "H", extra=["--prefix", "other:"])
         assert lock_status(sc, url, lock)["held"] is False, "found under the default prefix"
         status = lock_status(sc, url, lock, extra=["--prefix", "other:"])
         assert status["held"] is True and status["holders"][0]["pid"] == holder.pid, status
-        holder.release()
-        holder.wait().expect(0)
+        finish(holder)
 
 
 def test_status_server_unusable():
