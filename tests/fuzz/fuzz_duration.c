@@ -3,17 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "duration.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-	char *text = malloc(size + 1);
+	char *text = fuzz_text(data, size);
 	if (text == NULL) {
 		return 0;
 	}
-	memcpy(text, data, size);
-	text[size] = '\0';
 	uint64_t ms = 0;
 	if (duration_parse(text, &ms) == 0) {
 		char shown[64];

@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "options.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ARGS 64
 
@@ -21,12 +20,10 @@ static void parse_once(int argc, char **argv, const struct rw_env *env) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-	char *text = malloc(size + 1);
+	char *text = fuzz_text(data, size);
 	if (text == NULL) {
 		return 0;
 	}
-	memcpy(text, data, size);
-	text[size] = '\0';
 	struct rw_env env = {NULL, NULL, NULL, NULL};
 	char *args = text;
 	char *newline = memchr(text, '\n', size);

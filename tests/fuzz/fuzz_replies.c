@@ -7,10 +7,9 @@
 #include <hiredis/hiredis.h>
 
 #include "compat.h"
+#include "fuzz.h"
 #include "lock.h"
 #include "topology.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void count_address(const struct topology_address *address, void *data) {
 	(*(size_t *)data)++;

@@ -3,17 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "url.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-	char *text = malloc(size + 1);
+	char *text = fuzz_text(data, size);
 	if (text == NULL) {
 		return 0;
 	}
-	memcpy(text, data, size);
-	text[size] = '\0';
 	struct rw_endpoint *ep = malloc(sizeof(*ep));
 	struct rw_error err;
 	if (ep != NULL && url_parse(text, ep, &err) == 0) {

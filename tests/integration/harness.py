@@ -1071,6 +1071,14 @@ def finish(*holders, timeout=30):
         h.wait(timeout=timeout).expect(0, f"{h.name} gets the lock and runs to its end")
 
 
+def start_group_command(sc, url, lock, ttl):
+    """An rwith with TTL `ttl` whose command is sh with a background and a foreground sleep
+    (sh_pids_command); returns (rwith, [sh, bg sleep, fg sleep]) once they run."""
+    pidfile = sc.path(f"pids-{sc.counter + 1}")
+    proc = sc.start(["-r", url, "-t", ttl, lock, "--", "sh", "-c", sh_pids_command(pidfile)])
+    return proc, read_pids(pidfile)
+
+
 def start_stuck_holder(sc, url, lock, name, extra=()):
     """A holder whose command (sh with two sleeps in its process group) never ends by itself;
     should it end, it writes <name>.ended. Returns (rwith, fence, [sh, bg sleep, fg sleep])

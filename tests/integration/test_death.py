@@ -34,10 +34,7 @@ def test_sigkill_kills_command_and_children():
     with Scope("death-kill") as sc:
         srv = sc.redis()
         lock = sc.lock("k")
-        pidfile = sc.path("pids")
-        p = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "sh", "-c",
-                      harness.sh_pids_command(pidfile)])
-        pids = harness.read_pids(pidfile)
+        p, pids = harness.start_group_command(sc, srv.url(), lock, "2s")
         sc.try_lock(srv.url(), lock).expect(1, "the lock is held while the command runs")
         killed_at = time.monotonic()
         p.signal(signal.SIGKILL)

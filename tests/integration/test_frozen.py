@@ -63,10 +63,7 @@ def test_stopped_rwith_never_continued():
     with Scope("frozen-never") as sc:
         srv = sc.redis()
         lock = sc.lock("never")
-        pidfile = sc.path("pids")
-        p = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "sh", "-c",
-                      harness.sh_pids_command(pidfile)])
-        pids = harness.read_pids(pidfile)
+        p, pids = harness.start_group_command(sc, srv.url(), lock, "2s")
         guard = harness.pgrp_of(pids[0])
         p.signal(signal.SIGSTOP)
         # The TTL is 2 s from the last extension, which came before the stop.
@@ -83,10 +80,7 @@ def test_stopped_rwith_killed_takes_the_command_with_it():
     with Scope("frozen-kill") as sc:
         srv = sc.redis()
         lock = sc.lock("kill")
-        pidfile = sc.path("pids")
-        p = sc.start(["-r", srv.url(), "-t", "60s", lock, "--", "sh", "-c",
-                      harness.sh_pids_command(pidfile)])
-        pids = harness.read_pids(pidfile)
+        p, pids = harness.start_group_command(sc, srv.url(), lock, "60s")
         p.signal(signal.SIGSTOP)
         time.sleep(0.2)
         assert all(harness.pid_alive(x) for x in pids), "a stopped rwith is not a lost lock"
