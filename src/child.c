@@ -268,8 +268,9 @@ static void on_command_stop(struct child *child, int sig) {
 static void replace_guard(struct child *child, int status) {
 	uint64_t kill_at = guard_kill_at(&child->guard);
 	if (child->command_pid <= 0 || (kill_at != 0 && clock_mono_ms() >= kill_at) ||
-		child->guard_restarts >= GUARD_RESTARTS_MAX) {
-		return;
+		child->guard_restarts >= GUARD_RESTARTS_MAX ||
+		getpgid(child->command_pid) != child->group) {
+		return; /* nothing to guard, or the command left the group (setsid) */
 	}
 	child->guard_restarts++;
 	sigset_t all, old;
@@ -466,6 +467,10 @@ void child_continue(struct child *child) {
 		(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 	child_forward_signal(child, SIGCONT);
+}
+
+bool child_guard_terminated(const struct child *child) {
+	return guard_sent_term(&child->guard);
 }
 
 bool child_group_alive(struct child *child) {

@@ -2,10 +2,10 @@
  * the whole group dies with rwith, given the terminal when rwith had it, signalled as a
  * group, and reaped into the contract's exit status.
  *
- * Processes: rwith -> guard (leader of the new group; see guard.h) and rwith -> command
- * (member of the guard's group). Neither is a fork() of rwith: the guard shares rwith's
- * memory, and the command is made as posix_spawn makes it (rwith waits until it has exec'd),
- * so no copy of rwith's address space is made. rwith does this itself rather than with
+ * Processes: rwith -> guard (leader of the new group; a fork, see guard.h) and rwith ->
+ * command (member of the guard's group), made as posix_spawn makes it: it shares rwith's
+ * memory until its exec, rwith waiting meanwhile, so no copy of rwith's address space is
+ * made for it. rwith does this itself rather than with
  * uv_spawn or posix_spawn: it needs two processes in one group, dispositions handed on
  * exactly as rwith found them (glibc's posix_spawn leaves two of its own signals ignored),
  * and job-control stops (WUNTRACED), which uv_spawn does not offer. */
@@ -78,6 +78,9 @@ void child_set_deadline(struct child *child, uint64_t term_at_ms, uint64_t kill_
 /* Lets a job-control-stopped command go on: gives it back the terminal if rwith is in the
  * foreground again, and sends SIGCONT to its group. */
 void child_continue(struct child *child);
+
+/* True when the guard sent the deadline's SIGTERM (the lock's time ran out). */
+bool child_guard_terminated(const struct child *child);
 
 /* True while any process is left in the command's group, guard excluded. */
 bool child_group_alive(struct child *child);

@@ -14,8 +14,8 @@
 #define RW_EXPORT
 #endif
 
-/* Code that runs in a process sharing rwith's memory (the guard, a command before its
- * exec): a sanitizer's bookkeeping there would be rwith's, so it is not instrumented. */
+/* Code that runs in a process sharing rwith's memory (a command before its exec): a
+ * sanitizer's bookkeeping there would be rwith's, so it is not instrumented. */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
 #define RW_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 #else

@@ -11,12 +11,10 @@
  * at once after a resume past them. It blocks every signal and only waits, so signals sent
  * to the group or typed at the terminal wake it without effect.
  *
- * Where the architecture allows (x86-64 and AArch64), the guard runs in rwith's own memory
- * (clone(CLONE_VM)) and makes raw system calls only: no libc, no errno, no thread-local
- * storage, nothing that could touch rwith's state or block on a lock rwith holds. Creating
- * it then costs no copy of rwith's address space: on a small VM, about 50 µs instead of
- * about 350 µs for fork() and its later copy-on-write faults, a tenth of `rwith LOCK --
- * true`. Elsewhere it is an ordinary fork() running the same code through syscall(). */
+ * It is an ordinary fork() of rwith, with memory of its own, on purpose: a process that
+ * shared rwith's memory (clone(CLONE_VM), which would start ten times faster) dies with rwith
+ * when the OOM killer picks rwith (it kills every process using the victim's memory) or, on
+ * kernels before 5.16, when rwith dumps core — exactly when the guard is needed. */
 #ifndef RWITH_GUARD_H
 #define RWITH_GUARD_H
 
@@ -30,8 +28,6 @@ struct guard_shared; /* the deadline, in memory shared with the guard */
 struct guard {
 	pid_t pid;    /* 0 when none runs */
 	pid_t parent; /* rwith's pid, handed to the guard */
-	void *stack;  /* the running guard's own stack (shared memory only); NULL otherwise */
-	size_t stack_size;
 	struct guard_shared *shared;
 };
 
@@ -46,7 +42,7 @@ void guard_finish(struct guard *guard);
  * with every signal blocked (the guard keeps that mask). Returns 0, or -1 with errno set. */
 int guard_start(struct guard *guard, pid_t group);
 
-/* Forgets a guard process that was reaped (waitpid reported it dead): frees its stack. */
+/* Forgets a guard process that was reaped (waitpid reported it dead). */
 void guard_reaped(struct guard *guard);
 
 /* The deadline, in clock_mono_ms() milliseconds (CLOCK_BOOTTIME): SIGTERM to the group at
@@ -61,6 +57,9 @@ uint64_t guard_kill_at(const struct guard *guard);
 /* Whoever calls this first, rwith or the guard, sends the deadline's SIGTERM; the other
  * does not, so the command never gets it twice. True for the first caller. */
 bool guard_claim_term(struct guard *guard);
+
+/* True when the guard sent the deadline's SIGTERM: the lock's time ran out. */
+bool guard_sent_term(const struct guard *guard);
 
 /* The guard's decision at `now_ms`, pure (exposed for the unit tests). */
 struct guard_step {

@@ -156,8 +156,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata) {
 			 * rather than pass on a protocol error that names no cause. */
 			unlink_request(node, req);
 			struct rw_error cause = {0};
-			error_set(&cause, RW_ERROR_SERVER, "%s requires a password, and the URL gives "
-				"none", node->address);
+			error_set(&cause, RW_ERROR_SERVER, node->endpoint.has_password ?
+				"%s requires a password, and did not take the URL's (NOAUTH)" :
+				"%s requires a password, and the URL gives none", node->address);
 			cause.hint = "put it in the URL: redis://:PASSWORD@HOST:PORT or "
 				     "redis://USER:PASSWORD@... (a sentinel's own: ?sentinel_password=)";
 			node_fail(node, &cause, false);

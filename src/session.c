@@ -69,6 +69,8 @@ struct session {
 	uint64_t last_contact_ms; /* the server's last answer */
 	bool ever_answered;
 	uint64_t sent_ms; /* when the request in flight was sent */
+	bool pipelined;   /* the acquire in flight waits behind a BLPOP */
+	bool reasked;     /* a late grant was asked for once more */
 	bool in_flight;
 	uint64_t valid_from_ms;
 	unsigned failed_beats;
@@ -112,6 +114,12 @@ void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kil
 		(ttl_ms - heartbeat_ms - t.kill_margin) / 2 : 0;
 	t.kill_after = kill_after_ms < cap ? kill_after_ms : cap;
 	*ret = t;
+}
+
+/* The deadline's SIGTERM and SIGKILL times, from the last grant or extension. */
+static void deadline_times(const struct session *s, uint64_t *ret_term_at, uint64_t *ret_kill_at) {
+	*ret_kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
+	*ret_term_at = *ret_kill_at - s->timing.kill_after;
 }
 
 static uint64_t delay_until(uint64_t when_ms) {
@@ -401,6 +409,7 @@ static void wait_for_wake_up(struct session *s) {
 		 * from now on at the earliest (and the first heartbeat comes at once when the
 		 * wait was long). */
 		s->sent_ms = clock_mono_ms();
+		s->pipelined = true;
 		rc = lock_wait_then_acquire(&s->lock, s->conn, timeout, STARTUP_TIMEOUT_MS,
 			on_acquired, s, &err);
 	}
@@ -427,16 +436,30 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	s->last_contact_ms = clock_mono_ms();
 	s->reconnects = 0;
 	if (result == LOCK_RESULT_YES) {
-		if (clock_mono_ms() - s->sent_ms > s->timing.heartbeat) {
+		uint64_t now = clock_mono_ms(), term_at, kill_at;
+		s->valid_from_ms = s->sent_ms;
+		deadline_times(s, &term_at, &kill_at);
+		bool late = s->pipelined && now - s->sent_ms > s->timing.heartbeat;
+		if ((late || now >= term_at) && !s->reasked) {
 			/* Granted long after the request went out (woken late in a long wait behind
 			 * the BLPOP, or rwith was stopped): counted from the sending, as it must be,
-			 * the grant may have little time left, or none. Ask again: the server grants
-			 * a holder again with a fresh expiry, or queues it anew if the grant ran out,
-			 * and the command never starts on time that is already gone. */
+			 * the grant may have little time left, or none. Ask once more: the server
+			 * grants a holder again with a fresh expiry, or queues it anew if the grant
+			 * ran out, and the command never starts on time that is already gone. */
+			s->reasked = true;
 			start_acquire(s);
 			return;
 		}
-		s->valid_from_ms = s->sent_ms;
+		if (now >= term_at) {
+			struct rw_error late_err = {0};
+			error_set(&late_err, RW_ERROR_SERVER, "'%s' was granted, but the answer came "
+				"after the lock's time had run out, twice; the command was not run",
+				s->opts->lock);
+			late_err.hint = "a longer --ttl, or a server that answers sooner";
+			leave_and_finish(s, &late_err); /* the leave script drops the grant */
+			return;
+		}
+		s->reasked = false;
 		start_command(s);
 		return;
 	}
@@ -498,6 +521,7 @@ static int send_release(struct session *s, struct rw_error *err) {
 static void start_acquire(struct session *s) {
 	struct rw_error err = {0};
 	s->sent_ms = clock_mono_ms();
+	s->pipelined = false;
 	s->in_flight = true;
 	if (send_acquire(s, &err) < 0) {
 		s->in_flight = false;
@@ -544,12 +568,6 @@ static void on_kill_timer(uv_timer_t *timer) {
 }
 
 /* (Re)arms SIGTERM and SIGKILL for the case that no further extension succeeds. */
-/* The deadline's SIGTERM and SIGKILL times, from the last grant or extension. */
-static void deadline_times(const struct session *s, uint64_t *ret_term_at, uint64_t *ret_kill_at) {
-	*ret_kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
-	*ret_term_at = *ret_kill_at - s->timing.kill_after;
-}
-
 /* rwith's own timers for the deadline, and the guard's copy of it (the guard acts even when
  * rwith cannot: see guard.h). */
 static void arm_guard_timers(struct session *s) {
@@ -732,10 +750,10 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	s->command_end_ms = clock_mono_ms();
 	uint64_t term_at, kill_at;
 	deadline_times(s, &term_at, &kill_at);
-	if (!s->lost && s->command_end_ms >= term_at) {
-		/* The deadline's SIGTERM time passed without an extension, and the command ended
-		 * (perhaps by the guard's SIGTERM, which can come before rwith's own timer): the
-		 * lock is lost all the same. */
+	if (!s->lost && (s->command_end_ms >= term_at || child_guard_terminated(child))) {
+		/* The deadline's SIGTERM time passed without an extension, or the guard sent it
+		 * (its clock counts a suspend; rwith's timers do not), and the command ended:
+		 * the lock is lost all the same. */
 		declare_lost(s, false);
 	}
 	(void)uv_timer_stop(&s->beat_timer);

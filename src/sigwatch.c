@@ -37,11 +37,8 @@ int sigwatch_start(struct sigwatch *watch, uv_loop_t *loop, const sigset_t *set,
 	}
 	watch->poll.data = watch;
 	watch->fd = fd;
-	rc = uv_poll_start(&watch->poll, UV_READABLE, on_readable);
-	if (rc < 0) {
-		sigwatch_close(watch, NULL);
-	}
-	return rc;
+	/* Should this fail, the handle stays open for sigwatch_close, like a working one. */
+	return uv_poll_start(&watch->poll, UV_READABLE, on_readable);
 }
 
 void sigwatch_close(struct sigwatch *watch, uv_close_cb closed) {

@@ -28,7 +28,7 @@ struct sigwatch {
 };
 
 /* Blocks the signals of `set` and watches them. Returns 0, or a negative errno (then nothing
- * is watched, and the signals may be blocked). */
+ * is watched, and the signals may be blocked); either way sigwatch_close is the way out. */
 int sigwatch_start(struct sigwatch *watch, uv_loop_t *loop, const sigset_t *set,
 	sigwatch_cb *cb, void *data);
 

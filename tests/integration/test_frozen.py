@@ -117,5 +117,33 @@ def test_stray_kill_of_the_guard_is_repaired():
         assert "guard" in res.stderr, f"rwith says the guard was replaced\n{res.describe()}"
 
 
+
+def test_stray_kill_of_the_guard_after_the_command_left_the_group():
+    """The command left its group (setsid), then the guard is killed: there is no group to
+    guard any more, so no new guard is started, and nothing signals any other group (rwith's
+    own included): rwith and the command run on, and the command's own exit ends rwith."""
+    with Scope("frozen-setsid") as sc:
+        srv = sc.redis()
+        lock = sc.lock("setsid")
+        ready, go = sc.path("ready"), sc.path("go")
+        q = shlex.quote
+        script = (f"echo $$ > {q(ready)}.tmp; mv {q(ready)}.tmp {q(ready)}; "
+                  f"while [ ! -e {q(go)} ]; do sleep 0.05; done; exit 4")
+        p = sc.start(["-r", srv.url(), lock, "--", "setsid", "sh", "-c", script])
+        pid = int(harness.wait_for_file(ready))
+        harness.wait_until(lambda: harness.proc_stat(pid)[2] == pid, 10,
+                           "the command to lead a session of its own")
+        guard = next(int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != pid
+                     and (harness.proc_stat(int(e)) or (0, 0))[1] == p.pid)
+        os.kill(guard, signal.SIGKILL)
+        harness.wait_dead([guard], PROMPT_S, "the guard")
+        time.sleep(0.5)
+        assert p.running() and harness.pid_alive(pid), "rwith and the command run on"
+        with open(go, "w"):
+            pass
+        res = p.wait(timeout=30)
+        res.expect(4, "the command's own status")
+        assert "new one" not in res.stderr, f"no new guard for an empty group\n{res.describe()}"
+
 if __name__ == "__main__":
     harness.main(globals())
