@@ -352,16 +352,17 @@ static void close_child(struct child *child) {
 	}
 }
 
-/* Starts the guard and the command, with every signal blocked meanwhile (the guard keeps
- * that mask; the command gets the startup one). Returns the command's exec errno, 0 on
- * success, or -1 with err set when either could not be started. */
+/* Starts the command in the guard's group (a new guard first if the one made in advance is
+ * gone), with every signal blocked meanwhile (the guard keeps that mask; the command gets
+ * the startup one). Returns the command's exec errno, 0 on success, or -1 with err set when
+ * either could not be started. */
 static int start_both(struct child *child, const struct child_spec *spec, char **env,
 	struct rw_error *err) {
 	sigset_t all, old;
 	sigfillset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	int code = 0;
-	if (guard_start(&child->guard, 0) < 0) {
+	if (child->guard.pid == 0 && guard_start(&child->guard, 0) < 0) {
 		code = -1;
 		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(errno));
 	} else {
@@ -391,20 +392,14 @@ static void fail_exec(struct child *child, const struct child_spec *spec, int co
 	}
 }
 
-struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err) {
+struct child *child_prepare(uv_loop_t *loop, struct rw_error *err) {
 	struct child *child = calloc(1, sizeof(*child));
-	char **env = build_environment(spec);
-	if (child == NULL || env == NULL) {
-		free(child);
-		free_environment(env);
+	if (child == NULL) {
 		error_set(err, RW_ERROR_INTERNAL, "out of memory");
 		return NULL;
 	}
 	child->loop = loop;
-	child->on_exit = spec->on_exit;
-	child->on_resumed = spec->on_resumed;
-	child->data = spec->data;
-	child->tty_fd = find_foreground_tty(spec->startup);
+	child->tty_fd = -1;
 	/* Orphans of the command's tree come to us rather than to init, so we reap them: a
 	 * zombie would otherwise count as a live member of the group after a lost lock, in
 	 * containers whose init does not reap. Linux-only, and harmless if it fails. */
@@ -416,16 +411,41 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	int rc = sigwatch_start(&child->sigchld, loop, &chld, on_sigchld, child);
-	int code = -1;
 	if (rc < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot watch SIGCHLD: %s", uv_strerror(rc));
 	} else if (guard_init(&child->guard) < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot map memory for the guard: %s",
 			strerror(errno));
 	} else {
-		guard_set_deadline(&child->guard, spec->term_at_ms, spec->kill_at_ms);
-		code = start_both(child, spec, env, err);
+		sigset_t all, old;
+		sigfillset(&all);
+		(void)sigprocmask(SIG_SETMASK, &all, &old);
+		int started = guard_start(&child->guard, 0);
+		int code = errno;
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		if (started == 0) {
+			child->group = child->guard.pid;
+			return child;
+		}
+		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(code));
 	}
+	close_child(child);
+	return NULL;
+}
+
+int child_start(struct child *child, const struct child_spec *spec, struct rw_error *err) {
+	char **env = build_environment(spec);
+	if (env == NULL) {
+		error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		child_destroy(child);
+		return -1;
+	}
+	child->on_exit = spec->on_exit;
+	child->on_resumed = spec->on_resumed;
+	child->data = spec->data;
+	child->tty_fd = find_foreground_tty(spec->startup);
+	guard_set_deadline(&child->guard, spec->term_at_ms, spec->kill_at_ms);
+	int code = start_both(child, spec, env, err);
 	free_environment(env);
 	if (code > 0) {
 		fail_exec(child, spec, code, err);
@@ -433,6 +453,14 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	if (code != 0) {
 		kill_guard(child);
 		close_child(child);
+		return -1;
+	}
+	return 0;
+}
+
+struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err) {
+	struct child *child = child_prepare(loop, err);
+	if (child == NULL || child_start(child, spec, err) < 0) {
 		return NULL;
 	}
 	return child;

@@ -57,8 +57,18 @@ struct child_spec {
 	void *data;
 };
 
-/* Starts the command. Returns a child, or NULL with err set: RW_ERROR_NOT_FOUND (127),
- * RW_ERROR_EXEC (126) or RW_ERROR_INTERNAL; then nothing is left running. */
+/* Makes the guard (with no deadline yet) and the SIGCHLD watch, with no command: done while
+ * rwith waits for the lock, so that starting the command once it is granted costs less.
+ * Returns a child for child_start or child_destroy, or NULL with err set. */
+struct child *child_prepare(uv_loop_t *loop, struct rw_error *err);
+
+/* Starts the command of a prepared child. Returns 0, or -1 with err set as child_spawn's;
+ * then the child is destroyed and nothing is left running. */
+int child_start(struct child *child, const struct child_spec *spec, struct rw_error *err);
+
+/* child_prepare, then child_start. Returns a child, or NULL with err set:
+ * RW_ERROR_NOT_FOUND (127), RW_ERROR_EXEC (126) or RW_ERROR_INTERNAL; then nothing is left
+ * running. */
 struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err);
 
 /* Sends sig to the command's whole process group, as a signal rwith got is passed on.

@@ -387,6 +387,12 @@ static lock_done_cb on_acquired;
 
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
+	if (s->child == NULL) {
+		/* The guard is forked now, while there is time, rather than at the hand-off;
+		 * should that fail, start_command tries again. */
+		struct rw_error ignored = {0};
+		s->child = child_prepare(s->loop, &ignored);
+	}
 	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
 	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,
 		s->opts->verbosity > 0);
@@ -791,7 +797,14 @@ static void start_command(struct session *s) {
 	};
 	deadline_times(s, &spec.term_at_ms, &spec.kill_at_ms);
 	arm_guard_timers(s);
-	s->child = child_spawn(s->loop, &spec, &err);
+	if (s->child != NULL) {
+		/* Prepared while waiting: only the command is left to start. */
+		if (child_start(s->child, &spec, &err) < 0) {
+			s->child = NULL;
+		}
+	} else {
+		s->child = child_spawn(s->loop, &spec, &err);
+	}
 	if (s->child == NULL) {
 		(void)uv_timer_stop(&s->term_timer);
 		(void)uv_timer_stop(&s->kill_timer);
