@@ -23,7 +23,10 @@
 #include "sigwatch.h"
 #include "waiter.h"
 
-#define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
+#define STARTUP_TIMEOUT_MS 2000u
+/* Waiters this near the head, or in a queue this short, fork their guard while they wait. */
+#define PREPARE_POSITIONS 2
+#define PREPARE_QUEUE 16 /* connect, and each request before the command runs */
 #define RELEASE_TIMEOUT_MS 2000u
 #define ABORT_TIMEOUT_MS 1000u   /* the best-effort leave of a waiter that gives up */
 #define DRAIN_CHECK_MS 10u
@@ -387,9 +390,11 @@ static lock_done_cb on_acquired;
 
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
-	if (s->child == NULL) {
-		/* The guard is forked now, while there is time, rather than at the hand-off;
-		 * should that fail, start_command tries again. */
+	if (s->child == NULL && s->have_busy && s->busy.position >= 0 &&
+		(s->busy.position < PREPARE_POSITIONS || s->busy.waiters <= PREPARE_QUEUE)) {
+		/* In a short queue, or near the head of a long one: the guard is forked now,
+		 * while there is time, rather than at the hand-off (so thousands of waiters do
+		 * not keep a process each for it; should this fail, start_command tries again). */
 		struct rw_error ignored = {0};
 		s->child = child_prepare(s->loop, &ignored);
 	}
