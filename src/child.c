@@ -273,12 +273,8 @@ static void replace_guard(struct child *child, int status) {
 		return; /* nothing to guard, or the command left the group (setsid) */
 	}
 	child->guard_restarts++;
-	sigset_t all, old;
-	sigfillset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	int rc = guard_start(&child->guard, child->group);
 	int code = errno;
-	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	char how[64];
 	(void)snprintf(how, sizeof(how), WIFSIGNALED(status) ? "was killed by signal %d" :
 		"exited with status %d", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
@@ -353,8 +349,7 @@ static void close_child(struct child *child) {
 }
 
 /* Starts the command in the guard's group (a new guard first if the one made in advance is
- * gone), with every signal blocked meanwhile (the guard keeps that mask; the command gets
- * the startup one). Returns the command's exec errno, 0 on success, or -1 with err set when
+ * gone), with every signal blocked meanwhile (the command gets the startup mask). Returns the command's exec errno, 0 on success, or -1 with err set when
  * either could not be started. */
 static int start_both(struct child *child, const struct child_spec *spec, char **env,
 	struct rw_error *err) {
@@ -416,18 +411,11 @@ struct child *child_prepare(uv_loop_t *loop, struct rw_error *err) {
 	} else if (guard_init(&child->guard) < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot map memory for the guard: %s",
 			strerror(errno));
+	} else if (guard_start(&child->guard, 0) < 0) {
+		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(errno));
 	} else {
-		sigset_t all, old;
-		sigfillset(&all);
-		(void)sigprocmask(SIG_SETMASK, &all, &old);
-		int started = guard_start(&child->guard, 0);
-		int code = errno;
-		(void)sigprocmask(SIG_SETMASK, &old, NULL);
-		if (started == 0) {
-			child->group = child->guard.pid;
-			return child;
-		}
-		error_set(err, RW_ERROR_INTERNAL, "cannot start a process: %s", strerror(code));
+		child->group = child->guard.pid;
+		return child;
 	}
 	close_child(child);
 	return NULL;

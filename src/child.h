@@ -5,10 +5,10 @@
  * Processes: rwith -> guard (leader of the new group; a fork, see guard.h) and rwith ->
  * command (member of the guard's group), made as posix_spawn makes it: it shares rwith's
  * memory until its exec, rwith waiting meanwhile, so no copy of rwith's address space is
- * made for it. rwith does this itself rather than with
- * uv_spawn or posix_spawn: it needs two processes in one group, dispositions handed on
- * exactly as rwith found them (glibc's posix_spawn leaves two of its own signals ignored),
- * and job-control stops (WUNTRACED), which uv_spawn does not offer. */
+ * made for it. rwith does this itself rather than with uv_spawn or posix_spawn: it needs
+ * two processes in one group, dispositions handed on exactly as rwith found them (glibc's
+ * posix_spawn leaves two of its own signals ignored), and job-control stops (WUNTRACED),
+ * which uv_spawn does not offer. */
 #ifndef RWITH_CHILD_H
 #define RWITH_CHILD_H
 

@@ -147,12 +147,20 @@ void guard_finish(struct guard *guard) {
 }
 
 int guard_start(struct guard *guard, pid_t group) {
+	/* Every signal blocked across the fork, so no handler of rwith's runs in the guard
+	 * before it has blocked them for good. */
+	sigset_t all, old;
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	guard->parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
 		guard_main(guard->parent, group, guard->shared);
 	}
+	int code = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
+		errno = code;
 		return -1;
 	}
 	(void)setpgid(pid, group != 0 ? group : pid); /* also done by the guard; first one wins */

@@ -19,7 +19,6 @@
 #define RWITH_GUARD_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,8 +37,8 @@ int guard_init(struct guard *guard);
 void guard_finish(struct guard *guard);
 
 /* Starts the guard process. `group` 0: it leads a new process group whose id is its pid;
- * otherwise it joins that existing group (a guard started again after a stray kill). Call
- * with every signal blocked (the guard keeps that mask). Returns 0, or -1 with errno set. */
+ * otherwise it joins that existing group (a guard started again after a stray kill).
+ * Returns 0, or -1 with errno set. */
 int guard_start(struct guard *guard, pid_t group);
 
 /* Forgets a guard process that was reaped (waitpid reported it dead). */

@@ -23,13 +23,13 @@
 #include "sigwatch.h"
 #include "waiter.h"
 
-#define STARTUP_TIMEOUT_MS 2000u
-/* Waiters this near the head, or in a queue this short, fork their guard while they wait. */
-#define PREPARE_POSITIONS 2
-#define PREPARE_QUEUE 16 /* connect, and each request before the command runs */
+#define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
 #define RELEASE_TIMEOUT_MS 2000u
 #define ABORT_TIMEOUT_MS 1000u   /* the best-effort leave of a waiter that gives up */
 #define DRAIN_CHECK_MS 10u
+/* Waiters this near the head, or in a queue this short, fork their guard while they wait. */
+#define PREPARE_POSITIONS 2
+#define PREPARE_QUEUE 16
 
 enum phase {
 	PHASE_ACQUIRING, /* connecting, acquiring, waiting */
@@ -596,8 +596,8 @@ static void declare_lost(struct session *s, bool server_said) {
 	s->lost = true;
 	(void)uv_timer_stop(&s->beat_timer);
 	(void)uv_timer_stop(&s->term_timer);
-	uint64_t now = clock_mono_ms();
-	uint64_t kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
+	uint64_t now = clock_mono_ms(), term_at, kill_at;
+	deadline_times(s, &term_at, &kill_at);
 	if (server_said) {
 		(void)snprintf(s->lost_why, sizeof(s->lost_why),
 			"the server no longer has it: it was broken, expired or the server restarted");
@@ -610,8 +610,6 @@ static void declare_lost(struct session *s, bool server_said) {
 		child_set_deadline(s->child, now, kill_at);
 	} else {
 		char since[32], late[32];
-		uint64_t term_at, deadline_kill_at;
-		deadline_times(s, &term_at, &deadline_kill_at);
 		const char *why = s->last_failure.message[0] ? s->last_failure.message :
 			"the server did not answer in time";
 		if (now > term_at + s->timing.heartbeat) {
