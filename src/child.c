@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ extern char **environ;
 
 #define SPAWN_STACK_SIZE (64 * 1024)
 #define GUARD_RESTARTS_MAX 8
+#define OWNER_POLL_MS 100
 
 struct child {
 	uv_loop_t *loop;
@@ -36,6 +38,12 @@ struct child {
 	child_exit_cb *on_exit;
 	child_resumed_cb *on_resumed;
 	void *data;
+	/* child_adopt: a process rwith did not start (a hold's owner); no guard, no group */
+	bool adopted;
+	int owner_fd;           /* its pidfd, or -1: then watched by polling */
+	uv_poll_t owner_poll;   /* readable when it exits */
+	uv_timer_t owner_timer; /* without a pidfd: looks every OWNER_POLL_MS */
+	uv_handle_t *owner_watch; /* whichever of the two runs, or NULL */
 };
 
 const int child_touched_signals[] = {
@@ -85,29 +93,40 @@ static int find_foreground_tty(const struct child_startup *startup) {
 	return find_own_tty();
 }
 
-/* environ without RWITH_LOCK and RWITH_FENCE, plus ours. The strings are borrowed except
- * the two we add, which are stored behind the array's terminating NULL for freeing. */
+/* Whether `entry` sets `name` (given with its '='). */
+static bool sets(const char *entry, const char *name) {
+	return strncmp(entry, name, strlen(name)) == 0;
+}
+
+/* environ without RWITH_LOCK, RWITH_FENCE and RWITH_HOLD, plus ours. The strings are
+ * borrowed except the ones we add, which are stored behind the array's terminating NULL
+ * for freeing (a NULL there ends them). */
 static char **build_environment(const struct child_spec *spec) {
 	size_t count = 0;
+	bool with_hold = spec->hold_value != NULL && spec->hold_value[0] != '\0';
 	for (char **e = environ; *e; e++) {
 		count++;
 	}
-	char **env = calloc(count + 5, sizeof(*env));
+	char **env = calloc(count + 8, sizeof(*env));
 	if (env == NULL) {
 		return NULL;
 	}
 	size_t n = 0;
 	for (char **e = environ; *e; e++) {
-		if (strncmp(*e, "RWITH_LOCK=", 11) != 0 && strncmp(*e, "RWITH_FENCE=", 12) != 0) {
+		if (!sets(*e, "RWITH_LOCK=") && !sets(*e, "RWITH_FENCE=") &&
+			!(with_hold && sets(*e, "RWITH_HOLD="))) {
 			env[n++] = *e;
 		}
 	}
 	size_t lock_len = strlen(spec->lock_name) + sizeof("RWITH_LOCK=");
+	size_t hold_len = with_hold ? strlen(spec->hold_value) + sizeof("RWITH_HOLD=") : 0;
 	char *lock = malloc(lock_len);
 	char *fence = malloc(48);
-	if (lock == NULL || fence == NULL) {
+	char *hold = with_hold ? malloc(hold_len) : NULL;
+	if (lock == NULL || fence == NULL || (with_hold && hold == NULL)) {
 		free(lock);
 		free(fence);
+		free(hold);
 		free(env);
 		return NULL;
 	}
@@ -115,8 +134,13 @@ static char **build_environment(const struct child_spec *spec) {
 	(void)snprintf(fence, 48, "RWITH_FENCE=%" PRIu64, spec->fence);
 	env[n++] = lock;
 	env[n++] = fence;
+	if (hold != NULL) {
+		(void)snprintf(hold, hold_len, "RWITH_HOLD=%s", spec->hold_value);
+		env[n++] = hold;
+	}
 	env[n + 1] = lock; /* env[n] is the terminator */
 	env[n + 2] = fence;
+	env[n + 3] = hold;
 	return env;
 }
 
@@ -128,8 +152,9 @@ static void free_environment(char **env) {
 	while (env[n]) {
 		n++;
 	}
-	free(env[n + 1]);
-	free(env[n + 2]);
+	for (size_t i = n + 1; env[i] != NULL; i++) {
+		free(env[i]);
+	}
 	free(env);
 }
 
@@ -454,8 +479,132 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
 	return child;
 }
 
+/* ---- an adopted process: the owner of a hold ------------------------------------------ */
+
+/* pidfd_open and pidfd_send_signal by number: glibc 2.36 has no wrappers for both. */
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int child_open_process(pid_t pid) {
+	int fd = open_pidfd(pid);
+	if (fd >= 0 || errno != ENOSYS) {
+		return fd;
+	}
+	return kill(pid, 0) == 0 || errno == EPERM ? CHILD_NO_PIDFD : -1;
+}
+
+/* Through the pidfd, so that a pid reused after the owner's end is never signalled. */
+static void signal_owner(struct child *child, int sig) {
+#ifdef SYS_pidfd_send_signal
+	if (child->owner_fd >= 0) {
+		(void)syscall(SYS_pidfd_send_signal, child->owner_fd, sig, NULL, 0);
+		return;
+	}
+#endif
+	if (child->command_pid > 0) {
+		(void)kill(child->command_pid, sig);
+	}
+}
+
+static void owner_closed(uv_handle_t *handle) {
+	struct child *child = handle->data;
+	if (child->owner_fd >= 0) {
+		(void)close(child->owner_fd);
+	}
+	free(child);
+}
+
+static void close_owner(struct child *child) {
+	if (child->owner_watch == NULL) {
+		owner_closed((uv_handle_t *)&child->owner_timer);
+	} else if (!uv_is_closing(child->owner_watch)) {
+		uv_close(child->owner_watch, owner_closed);
+	}
+}
+
+/* The owner is gone (or a release ends the hold): reported once, as an exit with status 0,
+ * since the wait status of a process that is not ours cannot be known. */
+static void owner_ended(struct child *child) {
+	if (child->command_pid == 0) {
+		return;
+	}
+	child->command_pid = 0;
+	if (uv_is_active(child->owner_watch)) {
+		if (child->owner_watch == (uv_handle_t *)&child->owner_poll) {
+			(void)uv_poll_stop(&child->owner_poll);
+		} else {
+			(void)uv_timer_stop(&child->owner_timer);
+		}
+	}
+	child->on_exit(child, 0, child->data);
+}
+
+static void on_owner_readable(uv_poll_t *poll, int status, int events) {
+	owner_ended(poll->data);
+}
+
+static void on_owner_timer(uv_timer_t *timer) {
+	struct child *child = timer->data;
+	if (kill(child->command_pid, 0) < 0 && errno == ESRCH) {
+		owner_ended(child);
+	}
+}
+
+struct child *child_adopt(uv_loop_t *loop, pid_t pid, int pidfd, const struct child_spec *spec,
+	struct rw_error *err) {
+	struct child *child = calloc(1, sizeof(*child));
+	if (child == NULL) {
+		error_set(err, RW_ERROR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	child->loop = loop;
+	child->adopted = true;
+	child->tty_fd = -1;
+	child->sigchld.fd = -1;
+	child->command_pid = pid;
+	child->owner_fd = pidfd;
+	child->on_exit = spec->on_exit;
+	child->on_resumed = spec->on_resumed;
+	child->data = spec->data;
+	int rc;
+	if (pidfd >= 0) {
+		rc = uv_poll_init(loop, &child->owner_poll, pidfd);
+		child->owner_watch = rc < 0 ? NULL : (uv_handle_t *)&child->owner_poll;
+		child->owner_poll.data = child;
+		rc = rc < 0 ? rc : uv_poll_start(&child->owner_poll, UV_READABLE, on_owner_readable);
+	} else {
+		rc = uv_timer_init(loop, &child->owner_timer);
+		child->owner_watch = rc < 0 ? NULL : (uv_handle_t *)&child->owner_timer;
+		child->owner_timer.data = child;
+		rc = rc < 0 ? rc : uv_timer_start(&child->owner_timer, on_owner_timer, OWNER_POLL_MS,
+			OWNER_POLL_MS);
+	}
+	if (rc < 0) {
+		error_set(err, RW_ERROR_INTERNAL, "cannot watch process %ld: %s", (long)pid,
+			uv_strerror(rc));
+		child->owner_fd = -1; /* the caller's still */
+		close_owner(child);
+		return NULL;
+	}
+	return child;
+}
+
+void child_end(struct child *child) {
+	if (child->adopted) {
+		owner_ended(child);
+	}
+}
+
 void child_forward_signal(struct child *child, int sig) {
-	if (child->group > 0) {
+	if (child->adopted) {
+		signal_owner(child, sig);
+	} else if (child->group > 0) {
 		/* ESRCH: the group is already gone, which is fine. */
 		(void)kill(-child->group, sig);
 	}
@@ -474,6 +623,9 @@ void child_set_deadline(struct child *child, uint64_t term_at_ms, uint64_t kill_
 }
 
 void child_continue(struct child *child) {
+	if (child->adopted) {
+		return; /* never stopped by rwith */
+	}
 	if (child->tty_fd >= 0 && tcgetpgrp(child->tty_fd) == getpgrp()) {
 		sigset_t ttou, old;
 		sigemptyset(&ttou);
@@ -490,12 +642,19 @@ bool child_guard_terminated(const struct child *child) {
 }
 
 bool child_group_alive(struct child *child) {
+	if (child->adopted) {
+		return false; /* its group is not ours to wait for */
+	}
 	kill_guard(child);
 	return child->group > 0 && (kill(-child->group, 0) == 0 || errno == EPERM);
 }
 
 void child_destroy(struct child *child) {
 	if (child == NULL) {
+		return;
+	}
+	if (child->adopted) {
+		close_owner(child);
 		return;
 	}
 	kill_guard(child);

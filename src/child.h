@@ -50,6 +50,7 @@ struct child_spec {
 	const char *shell_command; /* run with /bin/sh -c */
 	const char *lock_name;     /* -> RWITH_LOCK */
 	uint64_t fence;            /* -> RWITH_FENCE */
+	const char *hold_value;    /* -> RWITH_HOLD (holdenv.h); NULL or empty: left as it is */
 	uint64_t term_at_ms, kill_at_ms; /* the deadline the guard keeps (child_set_deadline) */
 	const struct child_startup *startup;
 	child_exit_cb *on_exit;
@@ -70,6 +71,25 @@ int child_start(struct child *child, const struct child_spec *spec, struct rw_er
  * RW_ERROR_NOT_FOUND (127), RW_ERROR_EXEC (126) or RW_ERROR_INTERNAL; then nothing is left
  * running. */
 struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct rw_error *err);
+
+/* child_open_process's answer when the kernel has no pidfds but the process exists. */
+#define CHILD_NO_PIDFD (-2)
+
+/* A pidfd for process `pid` (which need not be ours), to hand to child_adopt: it names that
+ * process even after its pid is reused. CHILD_NO_PIDFD when the kernel has none (before
+ * Linux 5.3) but the process exists; -1 with errno set when it does not. */
+int child_open_process(pid_t pid);
+
+/* Watches process `pid` (not rwith's child; `pidfd` from child_open_process, taken over, or
+ * -1) as if it were the command, for a hold (hold.h): spec's on_exit reports its end (as
+ * status 0), signals go to it alone, and it has no guard, no group and no terminal.
+ * Returns a child, or NULL with err set. */
+struct child *child_adopt(uv_loop_t *loop, pid_t pid, int pidfd, const struct child_spec *spec,
+	struct rw_error *err);
+
+/* An adopted process's hold ends now (a release was asked for): on_exit reports, as when it
+ * exits. Does nothing to a command rwith started. */
+void child_end(struct child *child);
 
 /* Sends sig to the command's whole process group, as a signal rwith got is passed on.
  * Safe to call after the command has exited. */

@@ -18,6 +18,7 @@ enum script_args {
 	ARGS_ACQUIRE,             /* token, ttl, limit, host, pid, task, enqueue, mode */
 	ARGS_RELEASE,             /* token, ttl, limit, min_hold */
 	ARGS_TTL_LIMIT,           /* ttl, limit */
+	ARGS_TOKEN,               /* token */
 	ARGS_NONE,
 };
 
@@ -50,6 +51,8 @@ static const struct script script_leave = {"leave", lua_leave_source, lua_leave_
 	ARGS_TOKEN_TTL_LIMIT, REPLY_FLAG, CONN_RETRY_SAFE, false};
 static const struct script script_break = {"break", lua_break_source, lua_break_sha1,
 	ARGS_TTL_LIMIT, REPLY_HOLDERS, 0, false};
+static const struct script script_held = {"held", lua_held_source, lua_held_sha1,
+	ARGS_TOKEN, REPLY_FLAG, CONN_RETRY_SAFE, false};
 static const struct script script_status = {"status", lua_status_source, lua_status_sha1,
 	ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS, CONN_RETRY_SAFE, false};
 
@@ -491,6 +494,9 @@ static int send_call(struct call *call, bool use_eval, struct rw_error *err) {
 		argv[argc++] = lock->ttl;
 		argv[argc++] = lock->limit;
 		break;
+	case ARGS_TOKEN:
+		argv[argc++] = lock->token;
+		break;
 	case ARGS_NONE:
 		break;
 	}
@@ -550,6 +556,11 @@ int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock
 int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err) {
 	return start_script(lock, &script_leave, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
+}
+
+int lock_held(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err) {
+	return start_script(lock, &script_held, conn, timeout_ms, LOCK_TRY_ONCE, cb, data, err);
 }
 
 int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,

@@ -108,6 +108,10 @@ int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock
 	void *data, struct rw_error *err);
 int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
+/* Whether lock->token still holds the lock (YES) or not (NO); reads only. For a nested
+ * rwith that runs under an outer holder's token (lock_init, then the token replaced). */
+int lock_held(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
+	void *data, struct rw_error *err);
 int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
 int lock_break(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,

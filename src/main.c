@@ -15,6 +15,7 @@
 #include "log.h"
 #include "options.h"
 #include "admin.h"
+#include "hold.h"
 #include "session.h"
 #include "tls.h"
 
@@ -142,44 +143,76 @@ static enum log_level level_for(int verbosity) {
 	return verbosity == 0 ? LOG_WARN : (verbosity == 1 ? LOG_INFO : LOG_DEBUG);
 }
 
+/* The action, on the loop: a run, a hold's keeper, or one of the others. */
+static void run_action(uv_loop_t *loop, const struct rw_options *opts,
+	const struct tls_context *tls, const struct child_startup *startup,
+	struct hold_keeper *keeper, struct session_outcome *outcome) {
+	switch (opts->action) {
+	case ACTION_RUN:
+		if (hold_reenter(loop, opts, tls, startup, &outcome->err) == 0) {
+			session_run(loop, opts, tls, startup, NULL, outcome);
+		}
+		break;
+	case ACTION_HOLD:
+		hold_keep(loop, tls, startup, keeper, outcome);
+		break;
+	case ACTION_RELEASE:
+		hold_release(loop, opts, tls, &outcome->err);
+		break;
+	default:
+		admin_run(loop, opts, tls, &outcome->err);
+		if (fflush(stdout) != 0 && outcome->err.kind == RW_ERROR_NONE) {
+			error_set(&outcome->err, RW_ERROR_INTERNAL, "cannot write to stdout");
+		}
+		break;
+	}
+}
+
+/* The outcome as the contract's status, with its one line on stderr. */
+static int report(const struct session_outcome *outcome, const struct rw_options *opts) {
+	const struct rw_error *err = &outcome->err;
+	if (err->kind == RW_ERROR_NONE) {
+		return outcome->command_status;
+	}
+	int status = status_for(err, opts);
+	const char *hint = err->hint ? err->hint : default_hint(err->kind);
+	log_msg(status == 0 ? LOG_INFO : LOG_ERROR, "%s; %s", err->message, hint);
+	return status;
+}
+
 static int run(const struct rw_options *opts, const struct child_startup *startup) {
 	uv_loop_t loop;
 	struct session_outcome outcome;
+	/* --hold forks its keeper before any loop exists; rwith itself is done after that. */
+	struct hold_keeper keeper;
+	memset(&outcome, 0, sizeof(outcome));
+	if (opts->action == ACTION_HOLD &&
+		hold_start(opts, &keeper, startup, &outcome) == HOLD_ROLE_RWITH) {
+		if (fflush(stdout) != 0 && outcome.err.kind == RW_ERROR_NONE) {
+			error_set(&outcome.err, RW_ERROR_INTERNAL, "cannot write to stdout");
+		}
+		return report(&outcome, opts);
+	}
 	int rc = uv_loop_init(&loop);
 	if (rc < 0) {
 		log_msg(LOG_ERROR, "cannot set up the event loop: %s; %s", uv_strerror(rc),
 			default_hint(RW_ERROR_INTERNAL));
 		return EXIT_INTERNAL;
 	}
-	memset(&outcome, 0, sizeof(outcome));
 	struct tls_context *tls = NULL;
 	bool any_tls = false;
 	for (size_t i = 0; i < opts->server_count; i++) {
 		any_tls = any_tls || opts->servers[i].tls;
 	}
-	if (any_tls && tls_context_create(opts->tls_ca, &tls, &outcome.err) < 0) {
-		/* reported below */
-	} else if (opts->action == ACTION_RUN) {
-		session_run(&loop, opts, tls, startup, &outcome);
-	} else {
-		admin_run(&loop, opts, tls, &outcome.err);
-		if (fflush(stdout) != 0 && outcome.err.kind == RW_ERROR_NONE) {
-			error_set(&outcome.err, RW_ERROR_INTERNAL, "cannot write to stdout");
-		}
+	if (!any_tls || tls_context_create(opts->tls_ca, &tls, &outcome.err) == 0) {
+		run_action(&loop, opts, tls, startup, &keeper, &outcome);
 	}
 	tls_context_destroy(tls);
 	rc = uv_loop_close(&loop);
 	if (rc < 0) {
 		log_msg(LOG_DEBUG, "event loop closed with handles open: %s, ignoring", uv_strerror(rc));
 	}
-	const struct rw_error *err = &outcome.err;
-	if (err->kind == RW_ERROR_NONE) {
-		return outcome.command_status;
-	}
-	int status = status_for(err, opts);
-	const char *hint = err->hint ? err->hint : default_hint(err->kind);
-	log_msg(status == 0 ? LOG_INFO : LOG_ERROR, "%s; %s", err->message, hint);
-	return status;
+	return report(&outcome, opts);
 }
 
 int main(int argc, char **argv) {
@@ -194,6 +227,7 @@ int main(int argc, char **argv) {
 		.redis_url = getenv("REDIS_URL"),
 		.tls_ca = getenv("RWITH_TLS_CA"),
 		.notify_socket = getenv("NOTIFY_SOCKET"),
+		.hold = getenv("RWITH_HOLD"),
 	};
 	struct rw_options opts;
 	struct rw_error err = {0};

@@ -25,9 +25,13 @@ enum {
 	OPT_JSON,
 	OPT_BREAK,
 	OPT_SYNC,
+	OPT_HOLD,
+	OPT_RELEASE,
+	OPT_PID,
+	OPT_LIST,
 };
 
-static const char short_options[] = "+:r:t:w:nE:sxl:T:c:k:vqhV";
+static const char short_options[] = "+:r:t:w:nE:sxel:T:c:k:vqhV";
 
 static const struct option long_options[] = {
 	{"redis", required_argument, NULL, 'r'},
@@ -36,6 +40,8 @@ static const struct option long_options[] = {
 	{"wait", required_argument, NULL, 'w'},
 	{"timeout", required_argument, NULL, 'w'},
 	{"nonblock", no_argument, NULL, 'n'},
+	{"nb", no_argument, NULL, 'n'},          /* flock(1)'s spellings */
+	{"nonblocking", no_argument, NULL, 'n'},
 	{"conflict-exit-code", required_argument, NULL, 'E'},
 	{"shared", no_argument, NULL, 's'},
 	{"exclusive", no_argument, NULL, 'x'},
@@ -51,6 +57,10 @@ static const struct option long_options[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"break", no_argument, NULL, OPT_BREAK},
 	{"sync", no_argument, NULL, OPT_SYNC},
+	{"hold", no_argument, NULL, OPT_HOLD},
+	{"release", no_argument, NULL, OPT_RELEASE},
+	{"pid", required_argument, NULL, OPT_PID},
+	{"list", no_argument, NULL, OPT_LIST},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -62,7 +72,8 @@ static const struct option long_options[] = {
 struct scan {
 	const char *server_args[OPTIONS_MAX_SERVERS];
 	size_t server_arg_count;
-	bool ttl_set, heartbeat_set, limit_set, shared, exclusive, status, brk, nonblock;
+	bool ttl_set, heartbeat_set, limit_set, shared, exclusive, nonblock;
+	bool status, brk, hold, release, list, pid_set;
 	const char *task;
 };
 
@@ -186,6 +197,7 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
 		scan->shared = true;
 		return 0;
 	case 'x':
+	case 'e':
 		scan->exclusive = true;
 		return 0;
 	case 'l':
@@ -230,6 +242,22 @@ static int apply_option(int c, char **argv, struct scan *scan, struct rw_options
 		return 0;
 	case OPT_SYNC:
 		opts->sync = true;
+		return 0;
+	case OPT_HOLD:
+		scan->hold = true;
+		return 0;
+	case OPT_RELEASE:
+		scan->release = true;
+		return 0;
+	case OPT_LIST:
+		scan->list = true;
+		return 0;
+	case OPT_PID:
+		if (options_parse_uint(optarg, 1, 4194304, &number) < 0) {
+			return error_set(err, RW_ERROR_USAGE, "--pid '%s': give a process ID", optarg);
+		}
+		scan->pid_set = true;
+		opts->hold_pid = (long)number;
 		return 0;
 	case 'v':
 		opts->verbosity = opts->verbosity < 0 ? 1 : opts->verbosity + 1;
@@ -422,11 +450,24 @@ static int check_mode(struct scan *scan, struct rw_options *opts, struct rw_erro
 	return 0;
 }
 
+/* The option that chose an action other than running a command, for messages; NULL for
+ * none. */
+static const char *action_option(const struct scan *scan) {
+	return scan->status ? "--status" : scan->brk ? "--break" : scan->hold ? "--hold" :
+		scan->release ? "--release" : scan->list ? "--list" : NULL;
+}
+
 /* Reads LOCK and the command from the operands at argv[index..]. */
 static int take_operands(int argc, char **argv, int index, struct scan *scan,
 	struct rw_options *opts, struct rw_error *err) {
 	if (index >= argc) {
+		if (scan->release || scan->list) {
+			return 0; /* --release finds its lock in $RWITH_HOLD; --list needs none */
+		}
 		return error_set(err, RW_ERROR_USAGE, "no lock name given");
+	}
+	if (scan->list) {
+		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", argv[index]);
 	}
 	opts->lock = argv[index++];
 	if (options_check_lock_name(opts->lock, err) < 0) {
@@ -438,10 +479,15 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 	if (opts->action == ACTION_HELP || opts->action == ACTION_VERSION) {
 		return 0;
 	}
-	if (scan->status || scan->brk) {
+	const char *action = action_option(scan);
+	if (scan->list) {
+		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", opts->lock);
+	}
+	if (action != NULL) {
 		if (index < argc) {
-			return error_set(err, RW_ERROR_USAGE, "--%s takes only a lock name, not '%s'",
-				scan->status ? "status" : "break", argv[index]);
+			return error_set(err, RW_ERROR_USAGE, "%s takes only a lock name, not '%s'%s",
+				action, argv[index], scan->hold ? " (it runs no command: the commands "
+				"that follow it in the script run under the lock)" : "");
 		}
 		return 0;
 	}
@@ -459,6 +505,34 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 			opts->lock, opts->lock);
 	}
 	opts->command = &argv[index];
+	return 0;
+}
+
+/* The actions exclude each other; --json, --pid and -c go with some only. */
+static int check_action(const struct scan *scan, struct rw_options *opts, struct rw_error *err) {
+	const bool chosen[] = {scan->status, scan->brk, scan->hold, scan->release, scan->list};
+	int count = 0;
+	for (size_t i = 0; i < sizeof(chosen) / sizeof(chosen[0]); i++) {
+		count += chosen[i];
+	}
+	if (count > 1) {
+		return error_set(err, RW_ERROR_USAGE,
+			"--status, --break, --list, --hold and --release exclude each other");
+	}
+	if (opts->json && !scan->status && !scan->list) {
+		return error_set(err, RW_ERROR_USAGE, "--json goes with --status or --list");
+	}
+	if (scan->pid_set && !scan->hold) {
+		return error_set(err, RW_ERROR_USAGE,
+			"--pid goes with --hold (the process the hold belongs to)");
+	}
+	if (opts->shell_command != NULL && count > 0) {
+		return error_set(err, RW_ERROR_USAGE, "-c runs a command; %s runs none",
+			action_option(scan));
+	}
+	opts->action = scan->status ? ACTION_STATUS : scan->brk ? ACTION_BREAK :
+		scan->hold ? ACTION_HOLD : scan->release ? ACTION_RELEASE :
+		scan->list ? ACTION_LIST : ACTION_RUN;
 	return 0;
 }
 
@@ -496,13 +570,10 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 		*ret = opts;
 		return 0;
 	}
-	if (scan.status && scan.brk) {
-		return error_set(err, RW_ERROR_USAGE, "--status and --break exclude each other");
+	if (check_action(&scan, &opts, err) < 0) {
+		return -1;
 	}
-	if (opts.json && !scan.status) {
-		return error_set(err, RW_ERROR_USAGE, "--json goes with --status");
-	}
-	opts.action = scan.status ? ACTION_STATUS : (scan.brk ? ACTION_BREAK : ACTION_RUN);
+	opts.hold_env = env->hold;
 	if (opts.tls_ca == NULL && env->tls_ca != NULL && env->tls_ca[0] != '\0') {
 		opts.tls_ca = env->tls_ca; /* empty counts as unset, as for the URL variables */
 	}
@@ -514,7 +585,8 @@ int options_parse(int argc, char **argv, const struct rw_env *env, struct rw_opt
 		options_finish(&opts);
 		return -1;
 	}
-	if (opts.action == ACTION_RUN) {
+	if (opts.action == ACTION_RUN || (opts.action == ACTION_HOLD && scan.task != NULL)) {
+		/* A hold's default task is its owner's command line: see hold.c. */
 		opts.task = scan.task ? strdup(scan.task) : default_task(&opts);
 		if (opts.task == NULL) {
 			options_finish(&opts);

@@ -17,6 +17,9 @@ enum options_action {
 	ACTION_RUN,
 	ACTION_STATUS,
 	ACTION_BREAK,
+	ACTION_LIST,    /* --list: every lock under the prefix */
+	ACTION_HOLD,    /* --hold: a keeper holds the lock for a process (see hold.h) */
+	ACTION_RELEASE, /* --release: ends a hold */
 	ACTION_HELP,
 	ACTION_VERSION,
 };
@@ -33,6 +36,7 @@ struct rw_env {
 	const char *redis_url;       /* $REDIS_URL: always a single URL */
 	const char *tls_ca;          /* $RWITH_TLS_CA */
 	const char *notify_socket;   /* $NOTIFY_SOCKET: systemd's, when it runs us */
+	const char *hold;            /* $RWITH_HOLD: the holds this process runs under */
 };
 
 struct rw_options {
@@ -62,7 +66,9 @@ struct rw_options {
 
 	char *const *command; /* borrowed from argv, NULL-terminated; NULL with -c */
 	const char *shell_command; /* -c; borrowed */
-	char *task; /* owned: -T, or the command line */
+	char *task; /* owned: -T, or the command line; NULL for --hold without -T */
+	long hold_pid;        /* --pid; 0: rwith's parent */
+	const char *hold_env; /* $RWITH_HOLD, borrowed; NULL when unset */
 };
 
 /* Fills *ret from argv and env. Returns 0, or -1 with err set (RW_ERROR_USAGE). May

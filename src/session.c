@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "duration.h"
+#include "holdenv.h"
 #include "lock.h"
 #include "log.h"
 #include "notify.h"
@@ -52,6 +53,7 @@ struct session {
 	const struct tls_context *tls; /* borrowed; NULL without rediss:// */
 	const struct child_startup *startup;
 	struct session_outcome *out;
+	struct session_hold *hold; /* --hold: NULL when running a command */
 	struct session_timing timing;
 	struct lock lock;
 	struct conn *conn;     /* one server */
@@ -159,6 +161,10 @@ static void finish(struct session *s, const struct rw_error *err) {
 	s->phase = PHASE_DONE;
 	if (err != NULL && s->out->err.kind == RW_ERROR_NONE) {
 		s->out->err = *err;
+	}
+	if (s->hold != NULL) {
+		s->hold->child = NULL;
+		s->hold->finished(s->hold);
 	}
 	close_handle((uv_handle_t *)&s->wait_timer);
 	close_handle((uv_handle_t *)&s->beat_timer);
@@ -390,7 +396,7 @@ static lock_done_cb on_acquired;
 
 static void wait_for_wake_up(struct session *s) {
 	struct rw_error err = {0};
-	if (s->child == NULL && s->have_busy && s->busy.position >= 0 &&
+	if (s->child == NULL && s->hold == NULL && s->have_busy && s->busy.position >= 0 &&
 		(s->busy.position < PREPARE_POSITIONS || s->busy.waiters <= PREPARE_QUEUE)) {
 		/* In a short queue, or near the head of a long one: the guard is forked now,
 		 * while there is time, rather than at the hand-off (so thousands of waiters do
@@ -594,6 +600,9 @@ static void arm_guard_timers(struct session *s) {
 static void declare_lost(struct session *s, bool server_said) {
 	char grace[32];
 	s->lost = true;
+	if (s->hold != NULL) {
+		s->hold->lost = true;
+	}
 	(void)uv_timer_stop(&s->beat_timer);
 	(void)uv_timer_stop(&s->term_timer);
 	uint64_t now = clock_mono_ms(), term_at, kill_at;
@@ -783,16 +792,55 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	finish_lost(s);
 }
 
+/* RWITH_HOLD for the command: this holder first, then the holds rwith runs under, so that a
+ * nested rwith for the same lock runs at once (see holdenv.h). */
+static void format_hold_value(const struct session *s, char *buf, size_t size) {
+	struct holdenv_entry entry = {
+		.keeper = false,
+		.mode = s->opts->mode == LOCK_SHARED ? 's' : 'x',
+		.fence = s->lock.fence,
+		.identity = holdenv_identity(s->opts),
+	};
+	(void)snprintf(entry.token, sizeof(entry.token), "%s", s->lock.token);
+	if (holdenv_format(&entry, s->opts->hold_env, buf, size) < 0) {
+		buf[0] = '\0';
+	}
+}
+
+/* The lock is held: the command starts, or a hold adopts its owner (hold.h). */
+static struct child *start_holding(struct session *s, const struct child_spec *spec,
+	struct rw_error *err) {
+	if (s->hold != NULL) {
+		struct child *owner = child_adopt(s->loop, s->hold->owner, s->hold->owner_fd, spec, err);
+		s->hold->owner_fd = -1;
+		s->hold->child = owner;
+		if (owner != NULL && s->hold->granted(s->hold, s->lock.fence, s->lock.token, err) < 0) {
+			s->hold->child = NULL;
+			child_destroy(owner);
+			return NULL;
+		}
+		return owner;
+	}
+	if (s->child != NULL) {
+		/* Prepared while waiting: only the command is left to start. */
+		return child_start(s->child, spec, err) < 0 ? NULL : s->child;
+	}
+	return child_spawn(s->loop, spec, err);
+}
+
 static void start_command(struct session *s) {
 	struct rw_error err = {0};
+	char hold_value[HOLDENV_VALUE_MAX];
 	(void)uv_timer_stop(&s->wait_timer);
 	s->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, "acquired the lock '%s' (fence %" PRIu64 ")", s->opts->lock, s->lock.fence);
+	format_hold_value(s, hold_value, sizeof(hold_value));
 	struct child_spec spec = {
 		.argv = s->opts->command,
 		.shell_command = s->opts->shell_command,
 		.lock_name = s->opts->lock,
 		.fence = s->lock.fence,
+		.hold_value = hold_value,
 		.startup = s->startup,
 		.on_exit = on_child_exit,
 		.on_resumed = on_child_resumed,
@@ -800,14 +848,7 @@ static void start_command(struct session *s) {
 	};
 	deadline_times(s, &spec.term_at_ms, &spec.kill_at_ms);
 	arm_guard_timers(s);
-	if (s->child != NULL) {
-		/* Prepared while waiting: only the command is left to start. */
-		if (child_start(s->child, &spec, &err) < 0) {
-			s->child = NULL;
-		}
-	} else {
-		s->child = child_spawn(s->loop, &spec, &err);
-	}
+	s->child = start_holding(s, &spec, &err);
 	if (s->child == NULL) {
 		(void)uv_timer_stop(&s->term_timer);
 		(void)uv_timer_stop(&s->kill_timer);
@@ -872,7 +913,8 @@ static void init_timer(struct session *s, uv_timer_t *timer) {
 }
 
 void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
-	const struct child_startup *startup, struct session_outcome *ret) {
+	const struct child_startup *startup, struct session_hold *hold,
+	struct session_outcome *ret) {
 	struct session s;
 	struct rw_error err = {0};
 	memset(&s, 0, sizeof(s));
@@ -882,6 +924,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 	s.tls = tls;
 	s.startup = startup;
 	s.out = ret;
+	s.hold = hold;
 	s.started_ms = clock_mono_ms();
 	session_compute_timing(opts->ttl_ms, opts->heartbeat_ms, opts->kill_after_ms, &s.timing);
 	init_timer(&s, &s.wait_timer);

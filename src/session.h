@@ -19,11 +19,37 @@ struct session_outcome {
 	int command_status;  /* the contract's status of the command, when it ran */
 };
 
-/* Runs the whole session on `loop` (which must have no other handles) and returns when
- * everything is closed. `opts` and `startup` are borrowed. Never exits, never prints
- * anything but warnings and progress through log.h. */
+struct session_hold;
+
+/* A hold (--hold, see hold.h): once the lock is granted, the session adopts the process the
+ * hold belongs to (child_adopt) instead of starting a command, and holds the lock with its
+ * heartbeat until that process exits, the hold is ended (child_end on `child`), or the lock
+ * is lost (then the owner gets SIGTERM and SIGKILL as a command would). */
+typedef int session_granted_cb(struct session_hold *hold, uint64_t fence, const char *token,
+	struct rw_error *err);
+typedef void session_finished_cb(struct session_hold *hold);
+
+struct session_hold {
+	pid_t owner;
+	int owner_fd; /* child_open_process's; taken over by the session */
+	/* The lock is granted and the owner adopted: returns 0 to hold it, or -1 with err set
+	 * to give it back and end with that error. */
+	session_granted_cb *granted;
+	/* The session ends (its outcome is set) and closes its handles: close yours. */
+	session_finished_cb *finished;
+	void *data;
+	/* Set by the session: */
+	struct child *child; /* the adopted owner, while held */
+	bool lost;           /* the lock was lost (the owner has been sent SIGTERM) */
+};
+
+/* Runs the whole session on `loop` (which must have no other handles but those of `hold`)
+ * and returns when everything is closed. `opts` and `startup` are borrowed; `hold` is NULL
+ * to run opts' command. Never exits, never prints anything but warnings and progress
+ * through log.h. */
 void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
-	const struct child_startup *startup, struct session_outcome *ret);
+	const struct child_startup *startup, struct session_hold *hold,
+	struct session_outcome *ret);
 
 /* The timing rules, exposed for the unit tests. All in ms. */
 struct session_timing {

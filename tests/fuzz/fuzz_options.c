@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	if (text == NULL) {
 		return 0;
 	}
-	struct rw_env env = {NULL, NULL, NULL, NULL};
+	struct rw_env env = {NULL, NULL, NULL, NULL, NULL};
 	char *args = text;
 	char *newline = memchr(text, '\n', size);
 	if (newline != NULL) {

@@ -21,7 +21,7 @@ struct parsed {
 	int rc;
 };
 
-static const struct rw_env no_env = {NULL, NULL, NULL, NULL};
+static const struct rw_env no_env = {NULL, NULL, NULL, NULL, NULL};
 
 /* Parses "rwith" followed by `args` (NULL-terminated). The strings are borrowed. */
 static int parse_args(struct parsed *p, const struct rw_env *env, const char *const *args) {
@@ -532,10 +532,10 @@ static void expect_server(
 
 Test(options, server_precedence) {
 	const struct rw_env both = {
-		"redis://from-rwith-env:1111", "redis://from-redis-env:2222", NULL, NULL};
-	const struct rw_env only_redis = {NULL, "redis://from-redis-env:2222", NULL, NULL};
-	const struct rw_env empty_rwith = {"", "redis://from-redis-env:2222", NULL, NULL};
-	const struct rw_env empty_both = {"", "", NULL, NULL};
+		"redis://from-rwith-env:1111", "redis://from-redis-env:2222", NULL, NULL, NULL};
+	const struct rw_env only_redis = {NULL, "redis://from-redis-env:2222", NULL, NULL, NULL};
+	const struct rw_env empty_rwith = {"", "redis://from-redis-env:2222", NULL, NULL, NULL};
+	const struct rw_env empty_both = {"", "", NULL, NULL, NULL};
 	expect_server(&both, "redis://from-option:3333", "from-option", 3333);
 	expect_server(&both, NULL, "from-rwith-env", 1111);
 	expect_server(&only_redis, NULL, "from-redis-env", 2222);
@@ -554,8 +554,8 @@ Test(options, server_precedence) {
 }
 
 Test(options, bad_server_url_is_a_usage_error_without_the_password) {
-	const struct rw_env bad_rwith = {"redis://u:s3cr3tpw@host:0", NULL, NULL, NULL};
-	const struct rw_env bad_redis = {NULL, "http://u:s3cr3tpw@host", NULL, NULL};
+	const struct rw_env bad_rwith = {"redis://u:s3cr3tpw@host:0", NULL, NULL, NULL, NULL};
+	const struct rw_env bad_redis = {NULL, "http://u:s3cr3tpw@host", NULL, NULL, NULL};
 	struct parsed p;
 	parse(&p, &bad_rwith, "L", "--", "true", NULL);
 	expect_usage(&p, NULL);
@@ -571,7 +571,7 @@ Test(options, bad_server_url_is_a_usage_error_without_the_password) {
 }
 
 Test(options, tls_ca) {
-	const struct rw_env env = {NULL, NULL, "/etc/env-ca.pem", NULL};
+	const struct rw_env env = {NULL, NULL, "/etc/env-ca.pem", NULL, NULL};
 	struct parsed p;
 	parse(&p, &env, "L", "--", "true", NULL);
 	expect_ok(&p);
@@ -584,7 +584,7 @@ Test(options, tls_ca) {
 	options_finish(&p.opts);
 
 	/* An empty variable is unset (systemd's Environment=RWITH_TLS_CA= clears it). */
-	const struct rw_env empty = {NULL, NULL, "", NULL};
+	const struct rw_env empty = {NULL, NULL, "", NULL, NULL};
 	parse(&p, &empty, "L", "--", "true", NULL);
 	expect_ok(&p);
 	cr_expect_null(p.opts.tls_ca, "the system's trust store");
@@ -639,7 +639,7 @@ Test(options, several_servers) {
 	cr_expect_eq(p.opts.servers[1].port, 2);
 	options_finish(&p.opts);
 
-	const struct rw_env quorum = {"redis://a:1,redis://b:2,redis://c:3", NULL, NULL, NULL};
+	const struct rw_env quorum = {"redis://a:1,redis://b:2,redis://c:3", NULL, NULL, NULL, NULL};
 	parse(&p, &quorum, "L", "--", "true", NULL);
 	expect_ok(&p);
 	cr_expect_eq(p.opts.server_count, 3);
@@ -660,7 +660,7 @@ Test(options, several_servers) {
 	expect_ok(&p); /* two databases are two lock stores */
 	options_finish(&p.opts);
 
-	const struct rw_env redis_url = {NULL, "redis://a:1,redis://b:2", NULL, NULL};
+	const struct rw_env redis_url = {NULL, "redis://a:1,redis://b:2", NULL, NULL, NULL};
 	parse(&p, &redis_url, "L", "--", "true", NULL);
 	expect_usage(&p, NULL); /* $REDIS_URL is one URL, and this one has a bad port */
 }
@@ -689,7 +689,7 @@ Test(options, rwith_redis_url_splits_only_before_a_scheme) {
 		{"redis://u:p,w@a:1,redis://b:2", 2, {"redis://u:***@a:1", "redis://b:2"}},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct rw_env env = {cases[i].list, NULL, NULL, NULL};
+		const struct rw_env env = {cases[i].list, NULL, NULL, NULL, NULL};
 		struct parsed p;
 		parse(&p, &env, "L", "--", "true", NULL);
 		expect_ok(&p);
@@ -709,7 +709,7 @@ Test(options, rwith_redis_url_splits_only_before_a_scheme) {
 
 	/* The fields of the first case, once in full. */
 	const struct rw_env env = {
-		"redis+sentinel://u:pw@a:1,b:2/m?sentinel_password=spw", NULL, NULL, NULL};
+		"redis+sentinel://u:pw@a:1,b:2/m?sentinel_password=spw", NULL, NULL, NULL, NULL};
 	struct parsed p;
 	parse(&p, &env, "L", "--", "true", NULL);
 	expect_ok(&p);
@@ -748,7 +748,7 @@ Test(options, rwith_redis_url_bad_lists_are_usage_errors) {
 		{"redis://a:1,redis://A:1", "named twice"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct rw_env env = {cases[i].list, NULL, NULL, NULL};
+		const struct rw_env env = {cases[i].list, NULL, NULL, NULL, NULL};
 		struct parsed p;
 		parse(&p, &env, "L", "--", "true", NULL);
 		expect_usage(&p, cases[i].needle);
@@ -762,7 +762,7 @@ Test(options, rwith_redis_url_limits) {
 		char url[32];
 		(void)snprintf(url, sizeof(url), "%sredis://h%d:1", i > 1 ? "," : "", i);
 		(void)strcat(list, url);
-		const struct rw_env env = {list, NULL, NULL, NULL};
+		const struct rw_env env = {list, NULL, NULL, NULL, NULL};
 		struct parsed p;
 		parse(&p, &env, "L", "--", "true", NULL);
 		if (i <= OPTIONS_MAX_SERVERS) {
@@ -778,7 +778,7 @@ Test(options, rwith_redis_url_limits) {
 	static char huge[8192];
 	memset(huge, 'a', sizeof(huge) - 1);
 	memcpy(huge, "redis://", 8);
-	const struct rw_env env = {huge, NULL, NULL, NULL};
+	const struct rw_env env = {huge, NULL, NULL, NULL, NULL};
 	struct parsed p;
 	parse(&p, &env, "L", "--", "true", NULL);
 	expect_usage(&p, "too long");
@@ -792,7 +792,7 @@ Test(options, rwith_redis_url_errors_hide_both_passwords) {
 		"redis+sentinel://u:s3cr3tpw@a,b?sentinel_password=s3ntn3lpw",
 	};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		const struct rw_env env = {lists[i], NULL, NULL, NULL};
+		const struct rw_env env = {lists[i], NULL, NULL, NULL, NULL};
 		struct parsed p;
 		parse(&p, &env, "L", "--", "true", NULL);
 		expect_usage(&p, NULL);
@@ -821,7 +821,7 @@ Test(options, sentinel_url_as_an_option_or_in_redis_url) {
 	parse(&p, &no_env, "-r", "redis://a:1,redis://b:2", "L", "--", "true", NULL);
 	expect_usage(&p, NULL);
 
-	const struct rw_env redis_url = {NULL, "redis+sentinel://a,b:26380/m", NULL, NULL};
+	const struct rw_env redis_url = {NULL, "redis+sentinel://a,b:26380/m", NULL, NULL, NULL};
 	parse(&p, &redis_url, "L", "--", "true", NULL);
 	expect_ok(&p);
 	cr_assert_eq(p.opts.server_count, 1);
@@ -1063,7 +1063,7 @@ Test(options, status_and_break_usage_errors) {
 		{{"--status", "L", "--", "true", NULL}, "takes only a lock name"},
 		{{"--status", "L", "true", NULL}, "takes only a lock name"},
 		{{"--break", "L", "--", "true", NULL}, "takes only a lock name"},
-		{{"--break", "--json", "L", NULL}, "--json goes with --status"},
+		{{"--break", "--json", "L", NULL}, "--json goes with --status or --list"},
 		{{"--status", NULL}, "no lock name"},
 		{{"--break", NULL}, "no lock name"},
 	};
