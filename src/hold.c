@@ -27,6 +27,7 @@
 #include "holdenv.h"
 #include "lock.h"
 #include "log.h"
+#include "quorum.h"
 
 #ifndef SYS_close_range
 #define SYS_close_range 436 /* the same number on every architecture (Linux 5.9) */
@@ -568,7 +569,8 @@ void hold_release(uv_loop_t *loop, const struct rw_options *opts, const struct t
 /* ---- a nested rwith under a hold ----------------------------------------------------- */
 
 struct check {
-	struct conn *conn;
+	struct conn *conn;     /* one server */
+	struct quorum *quorum; /* several */
 	enum lock_result result;
 	struct rw_error err;
 };
@@ -582,9 +584,12 @@ static void on_checked(enum lock_result result, const struct lock_busy *busy,
 	}
 	conn_destroy(check->conn);
 	check->conn = NULL;
+	quorum_destroy(check->quorum);
+	check->quorum = NULL;
 }
 
-/* Asks the server once whether the hold's token still holds the lock. */
+/* Asks the server (in quorum mode, a majority) once whether the hold's token still holds
+ * the lock. */
 static enum lock_result check_hold(uv_loop_t *loop, const struct rw_options *opts,
 	const struct tls_context *tls, const struct holdenv_entry *entry, struct rw_error *err) {
 	struct lock lock;
@@ -593,14 +598,19 @@ static enum lock_result check_hold(uv_loop_t *loop, const struct rw_options *opt
 		return LOCK_RESULT_ERROR;
 	}
 	(void)snprintf(lock.token, sizeof(lock.token), "%s", entry->token);
-	check.conn = conn_create(loop, &opts->servers[0], tls);
-	if (check.conn == NULL) {
-		error_set(err, RW_ERROR_INTERNAL, "out of memory");
-		return LOCK_RESULT_ERROR;
+	int rc = -1;
+	if (opts->server_count > 1) {
+		check.quorum = quorum_create(loop, opts, tls, &lock);
+		rc = check.quorum == NULL ? -1 :
+			quorum_held(check.quorum, CHECK_TIMEOUT_MS, on_checked, &check, &check.err);
+	} else {
+		check.conn = conn_create(loop, &opts->servers[0], tls);
+		rc = check.conn == NULL ? -1 :
+			lock_held(&lock, check.conn, CHECK_TIMEOUT_MS, on_checked, &check, &check.err);
 	}
-	if (lock_held(&lock, check.conn, CHECK_TIMEOUT_MS, on_checked, &check, &check.err) < 0) {
-		conn_destroy(check.conn);
-		check.conn = NULL;
+	if (rc < 0) {
+		error_set(&check.err, RW_ERROR_INTERNAL, "out of memory");
+		on_checked(LOCK_RESULT_ERROR, NULL, NULL, NULL, &check);
 	}
 	(void)uv_run(loop, UV_RUN_DEFAULT);
 	if (check.result == LOCK_RESULT_ERROR) {

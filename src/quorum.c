@@ -18,6 +18,7 @@ enum round_op {
 	OP_BREAK,
 	OP_TIDY, /* gives back a late grant; reports to nobody */
 	OP_WAIT, /* a watcher blocks on one server for its wake-up */
+	OP_HELD, /* whether the token holds the lock (a nested rwith's check) */
 };
 
 struct quorum_server {
@@ -266,7 +267,7 @@ static void conclude_acquire(struct round *r) {
 	}
 }
 
-/* extend, raise and release: YES with a majority (a slow server is not waited for); NO
+/* extend, raise, release and held: YES with a majority (a slow server is not waited for); NO
  * when the servers that said "gone" leave too few; ERROR when silence leaves too few. */
 static void conclude_extend(struct round *r) {
 	struct quorum *q = r->q;
@@ -398,7 +399,8 @@ static void count_answer(struct round *r, size_t index, bool join, enum lock_res
 		srv->holding = false;
 		break;
 	case OP_WAIT:
-		break; /* handled in on_answer */
+	case OP_HELD:
+		break; /* handled in on_answer; counted above */
 	case OP_STATUS:
 	case OP_BREAK:
 		keep_status(r, index, status);
@@ -469,6 +471,7 @@ static void on_answer(enum lock_result result, const struct lock_busy *busy,
 	case OP_RAISE:
 	case OP_EXTEND:
 	case OP_RELEASE:
+	case OP_HELD:
 		conclude_extend(r);
 		break;
 	case OP_TIDY:
@@ -540,6 +543,9 @@ static int send_one(struct round *r, size_t i) {
 		break;
 	case OP_STATUS:
 		rc = lock_status(lock, conn, r->timeout_ms, on_answer, req, &err);
+		break;
+	case OP_HELD:
+		rc = lock_held(lock, conn, r->timeout_ms, on_answer, req, &err);
 		break;
 	default:
 		rc = lock_break(lock, conn, r->timeout_ms, on_answer, req, &err);
@@ -643,6 +649,11 @@ int quorum_release(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void
 int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
 	return start_round(new_round(q, OP_LEAVE, timeout_ms, cb, data), err);
+}
+
+int quorum_held(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err) {
+	return start_round(new_round(q, OP_HELD, timeout_ms, cb, data), err);
 }
 
 int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,

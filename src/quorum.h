@@ -12,6 +12,7 @@
  *            otherwise (slow or unreachable servers).
  *   release  goes to every server; YES, NO and ERROR as for extend.
  *   leave    gives up a try: drops whatever was granted; always YES.
+ *   held     whether the token holds the lock: YES, NO and ERROR as for extend.
  *   status   the first server's view (in -r order) among those that answered, when a
  *            majority answered; break removes the holders on every server that answers.
  *
@@ -50,6 +51,8 @@ int quorum_extend(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void 
 int quorum_release(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
 int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
+	struct rw_error *err);
+int quorum_held(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
 int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);

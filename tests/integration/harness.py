@@ -698,7 +698,7 @@ class Rwith:
         self.err_path = os.path.join(scope.dir, f"rwith-{n}.err")
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("RWITH_REDIS_URL", "REDIS_URL", "RWITH_LOCK", "RWITH_FENCE",
-                                 "RWITH_TLS_CA", "NOTIFY_SOCKET")}
+                                 "RWITH_HOLD", "RWITH_TLS_CA", "NOTIFY_SOCKET")}
         full_env.update(env or {})
         preexec = None
         if ignore_signals:
@@ -798,6 +798,7 @@ class Scope:
         self.dir = tempfile.mkdtemp(prefix=f"rwith-it-{name}-")
         self.servers = []
         self.processes = []
+        self.cleanups = []  # callables run first at the end (processes a test started itself)
         self.fakes = []
         self.counter = 0
 
@@ -822,6 +823,8 @@ class Scope:
         out.flush()
 
     def cleanup(self):
+        for clean in self.cleanups:
+            clean()
         for p in self.processes:
             p.kill()
         for s in self.servers:
