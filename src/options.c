@@ -450,6 +450,12 @@ static int check_mode(struct scan *scan, struct rw_options *opts, struct rw_erro
 	return 0;
 }
 
+/* How many of the options that choose an action were given (check_action refuses more
+ * than one). */
+static int action_count(const struct scan *scan) {
+	return scan->status + scan->brk + scan->hold + scan->release + scan->list;
+}
+
 /* The option that chose an action other than running a command, for messages; NULL for
  * none. */
 static const char *action_option(const struct scan *scan) {
@@ -466,7 +472,8 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 		}
 		return error_set(err, RW_ERROR_USAGE, "no lock name given");
 	}
-	if (scan->list) {
+	bool only_list = scan->list && action_count(scan) == 1;
+	if (only_list) {
 		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", argv[index]);
 	}
 	opts->lock = argv[index++];
@@ -480,7 +487,7 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 		return 0;
 	}
 	const char *action = action_option(scan);
-	if (scan->list) {
+	if (scan->list && action_count(scan) == 1) {
 		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", opts->lock);
 	}
 	if (action != NULL) {
@@ -510,11 +517,7 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 
 /* The actions exclude each other; --json, --pid and -c go with some only. */
 static int check_action(const struct scan *scan, struct rw_options *opts, struct rw_error *err) {
-	const bool chosen[] = {scan->status, scan->brk, scan->hold, scan->release, scan->list};
-	int count = 0;
-	for (size_t i = 0; i < sizeof(chosen) / sizeof(chosen[0]); i++) {
-		count += chosen[i];
-	}
+	int count = action_count(scan);
 	if (count > 1) {
 		return error_set(err, RW_ERROR_USAGE,
 			"--status, --break, --list, --hold and --release exclude each other");

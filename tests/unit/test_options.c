@@ -1070,6 +1070,79 @@ Test(options, status_and_break_usage_errors) {
 	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+Test(options, hold_release_and_list) {
+	struct parsed p;
+	const struct rw_env env = {NULL, NULL, NULL, NULL, "k:x"};
+	parse(&p, &env, "-n", "--hold", "L", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.action, ACTION_HOLD);
+	cr_expect_str_eq(p.opts.lock, "L");
+	cr_expect_eq(p.opts.hold_pid, 0);
+	cr_expect_null(p.opts.task, "a hold's task is its owner's command line, found later");
+	cr_expect_str_eq(p.opts.hold_env, "k:x");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "L", "--hold", "--pid", "1234", "-T", "nightly", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.action, ACTION_HOLD);
+	cr_expect_eq(p.opts.hold_pid, 1234);
+	cr_expect_str_eq(p.opts.task, "nightly");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--release", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.action, ACTION_RELEASE);
+	cr_expect_null(p.opts.lock, "--release finds its lock in $RWITH_HOLD");
+	options_finish(&p.opts);
+	parse(&p, &no_env, "--release", "L", NULL);
+	expect_ok(&p);
+	cr_expect_str_eq(p.opts.lock, "L");
+	options_finish(&p.opts);
+
+	parse(&p, &no_env, "--list", "--json", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.action, ACTION_LIST);
+	cr_expect(p.opts.json);
+	cr_expect_null(p.opts.lock);
+	options_finish(&p.opts);
+}
+
+Test(options, hold_release_and_list_usage_errors) {
+	static const struct usage_case cases[] = {
+		{{"--hold", NULL}, "no lock name"},
+		{{"--hold", "L", "--", "true", NULL}, "runs no command"},
+		{{"--hold", "-c", "true", "L", NULL}, "runs none"},
+		{{"--pid", "1", "L", "--", "true", NULL}, "--pid goes with --hold"},
+		{{"--hold", "--pid", "0", "L", NULL}, "--pid '0'"},
+		{{"--hold", "--pid", "x", "L", NULL}, "--pid 'x'"},
+		{{"--hold", "--release", "L", NULL}, "exclude each other"},
+		{{"--list", "--status", "L", NULL}, "exclude each other"},
+		{{"--list", "L", NULL}, "--list takes no lock name"},
+		{{"--release", "L", "extra", NULL}, "takes only a lock name"},
+		{{"--hold", "--json", "L", NULL}, "--json goes with"},
+	};
+	expect_usage_table(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* flock(1)'s spellings: -e for --exclusive, --nb and --nonblocking for --nonblock. */
+Test(options, flock_spellings) {
+	static const char *const nonblock[] = {"-n", "--nb", "--nonblocking", "--nonblock"};
+	for (size_t i = 0; i < sizeof(nonblock) / sizeof(nonblock[0]); i++) {
+		struct parsed p;
+		parse(&p, &no_env, nonblock[i], "L", "true", NULL);
+		expect_ok(&p);
+		cr_expect(!p.opts.wait_forever && p.opts.wait_ms == 0, "%s", nonblock[i]);
+		options_finish(&p.opts);
+	}
+	struct parsed p;
+	parse(&p, &no_env, "-e", "L", "true", NULL);
+	expect_ok(&p);
+	cr_expect_eq(p.opts.mode, LOCK_EXCLUSIVE);
+	options_finish(&p.opts);
+	parse(&p, &no_env, "-e", "-s", "L", "true", NULL);
+	expect_usage(&p, "exclude each other");
+}
+
 Test(options, json_without_status_is_a_usage_error) {
 	struct parsed p;
 	parse(&p, &no_env, "--json", "L", "--", "true", NULL);
