@@ -142,8 +142,9 @@ static void print_assignments(const struct hold_keeper *keeper, uint64_t fence,
 	puts("; export RWITH_LOCK RWITH_FENCE RWITH_HOLD");
 }
 
-/* How rwith ends when the keeper ended before it held the lock: as the keeper did (which
- * said why on the stderr they share). */
+/* How rwith ends when the keeper ended before it held the lock: as the keeper did, which
+ * said why on the stderr they share (also when it died of a signal rwith passed on to it,
+ * after it gave up waiting); a death by any other signal is news, and said. */
 static void mirror_keeper_end(const struct hold_keeper *keeper, pid_t pid,
 	struct session_outcome *ret) {
 	int status = 0;
@@ -154,6 +155,13 @@ static void mirror_keeper_end(const struct hold_keeper *keeper, pid_t pid,
 		return;
 	}
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+	for (size_t i = 0; i < RW_ARRAY_SIZE(passed_signals); i++) {
+		if (passed_signals[i] == sig) {
+			ret->command_status = EXIT_SIGNAL_BASE + sig;
+			ret->command_signal = sig;
+			return;
+		}
+	}
 	error_set(&ret->err, RW_ERROR_INTERRUPTED, "the process waiting for '%s' was killed by "
 		"signal %d (%s); the lock is not held", keeper->opts.lock, sig, strsignal(sig));
 	ret->err.signal = sig;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <hiredis/hiredis.h>
 #include <uv.h>
@@ -82,9 +83,10 @@ static const char usage_text[] =
 	"\n"
 	"DUR is 30 (seconds), 30s, 250ms, 1.5s, 5m, 1h or 2d.\n"
 	"\n"
-	"Exit status: the command's own; 128+N if it was killed by signal N; 1 (or -E N)\n"
-	"if the lock was not acquired; 64 usage error; 69 server unusable; 75 lock lost\n"
-	"while the command ran; 126/127 command not executable/not found; 70 internal error.\n"
+	"Exit status: the command's own; 128+N if it was killed by signal N (rwith then\n"
+	"dies of N too, as sudo does); 1 (or -E N) if the lock was not acquired; 64 usage\n"
+	"error; 69 server unusable; 75 lock lost while the command ran; 126/127 command\n"
+	"not executable/not found; 70 internal error.\n"
 	"\n"
 	"The command gets RWITH_LOCK (the lock's name) and RWITH_FENCE (a number that grows\n"
 	"with every acquisition) in its environment, and RWITH_HOLD: an rwith it runs for\n"
@@ -181,9 +183,13 @@ static void run_action(uv_loop_t *loop, const struct rw_options *opts,
 	}
 }
 
-/* The outcome as the contract's status, with its one line on stderr. */
-static int report(const struct session_outcome *outcome, const struct rw_options *opts) {
+/* The outcome as the contract's status, with its one line on stderr; *ret_signal is the
+ * signal rwith then dies of (0: none): the command's, or the one that ended the wait. */
+static int report(const struct session_outcome *outcome, const struct rw_options *opts,
+	int *ret_signal) {
 	const struct rw_error *err = &outcome->err;
+	*ret_signal = err->kind == RW_ERROR_INTERRUPTED ? err->signal :
+		(err->kind == RW_ERROR_NONE ? outcome->command_signal : 0);
 	if (err->kind == RW_ERROR_NONE) {
 		return outcome->command_status;
 	}
@@ -193,7 +199,8 @@ static int report(const struct session_outcome *outcome, const struct rw_options
 	return status;
 }
 
-static int run(const struct rw_options *opts, const struct child_startup *startup) {
+static int run(const struct rw_options *opts, const struct child_startup *startup,
+	int *ret_signal) {
 	uv_loop_t loop;
 	struct session_outcome outcome;
 	/* --hold forks its keeper before any loop exists; rwith itself is done after that. */
@@ -204,7 +211,7 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 		if (fflush(stdout) != 0 && outcome.err.kind == RW_ERROR_NONE) {
 			error_set(&outcome.err, RW_ERROR_INTERNAL, "cannot write to stdout");
 		}
-		return report(&outcome, opts);
+		return report(&outcome, opts, ret_signal);
 	}
 	int rc = uv_loop_init(&loop);
 	if (rc < 0) {
@@ -225,7 +232,23 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 	if (rc < 0) {
 		log_msg(LOG_DEBUG, "event loop closed with handles open: %s, ignoring", uv_strerror(rc));
 	}
-	return report(&outcome, opts);
+	return report(&outcome, opts, ret_signal);
+}
+
+/* Dies of `sig`, as sudo does when its command was killed by a signal: a shell then reports
+ * 128+N as it would without rwith, a loop stops at Ctrl-C (bash ends a loop only when its
+ * child died of SIGINT), systemd records a clean stop. Never with a core dump: the command
+ * dumped its own, if any. Returns if `sig` does not end a process by default. */
+static void die_of_signal(int sig) {
+	struct rlimit no_core = {0, 0};
+	sigset_t set;
+	(void)fflush(NULL);
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	(void)signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(sig);
 }
 
 int main(int argc, char **argv) {
@@ -248,6 +271,7 @@ int main(int argc, char **argv) {
 		return usage_error(&err);
 	}
 	int status;
+	int sig = 0;
 	switch (opts.action) {
 	case ACTION_HELP:
 		fputs(usage_text, stdout);
@@ -259,9 +283,12 @@ int main(int argc, char **argv) {
 		break;
 	default:
 		log_init(level_for(opts.verbosity));
-		status = run(&opts, &startup);
+		status = run(&opts, &startup, &sig);
 		break;
 	}
 	options_finish(&opts);
+	if (sig > 0) {
+		die_of_signal(sig);
+	}
 	return status;
 }

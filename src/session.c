@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -765,6 +766,7 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 	struct session *s = data;
 	s->out->command_ran = true;
 	s->out->command_status = child_exit_status(wait_status);
+	s->out->command_signal = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
 	s->command_end_ms = clock_mono_ms();
 	uint64_t term_at, kill_at;
 	deadline_times(s, &term_at, &kill_at);

@@ -17,6 +17,7 @@ struct session_outcome {
 	struct rw_error err; /* kind RW_ERROR_NONE: the command ran; see status */
 	bool command_ran;
 	int command_status;  /* the contract's status of the command, when it ran */
+	int command_signal;  /* the signal that killed the command, or 0 */
 };
 
 struct session_hold;

@@ -213,7 +213,7 @@ def exit_description(returncode):
             name = signal.Signals(-returncode).name
         except ValueError:
             name = str(-returncode)
-        return f"killed by {name} (rwith itself died of a signal)"
+        return f"killed by {name} (a shell reports {128 - returncode})"
     return f"exit status {returncode}"
 
 
@@ -664,7 +664,11 @@ class Result:
                 "--- end")
 
     def expect(self, status, why=""):
-        """Asserts the exit status, with everything needed to understand a mismatch."""
+        """Asserts the exit status, with everything needed to understand a mismatch. A
+        status 128+N means what it means to a shell: rwith died of signal N (Popen's -N), as
+        the contract has it for a command killed by N and for a wait ended by N."""
+        if 128 < status < 128 + 65:
+            status = -(status - 128)
         if self.status != status:
             raise AssertionError(f"expected exit status {status}{' (' + why + ')' if why else ''}"
                                  f", got {exit_description(self.status)}\n{self.describe()}")

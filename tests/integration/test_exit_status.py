@@ -1,6 +1,7 @@
 """Exit statuses: the command's own, 128+N, 126, 127, and rwith's --help/--version."""
 
 import os
+import signal
 import stat
 
 import harness
@@ -40,6 +41,48 @@ def test_killed_by_sigsegv_is_139():
     with Scope("exit-sigsegv") as sc:
         srv = sc.redis()
         run_cmd(sc, srv, "sh", "-c", "kill -SEGV $$").expect(139, "128 + SIGSEGV")
+
+
+def raw_wait_status(sc, args):
+    """Runs rwith and returns its raw wait status, as its parent (a shell, systemd) sees it."""
+    proc = sc.start(args)
+    _, status = os.waitpid(proc.pid, 0)
+    proc.proc.returncode = 0  # reaped here; Popen must not wait for it again
+    return status
+
+
+def test_dies_of_the_commands_signal():
+    """A command killed by signal N: rwith releases the lock, then dies of N itself (as sudo
+    does), without a core dump; a command that exits 130 by itself makes rwith exit 130."""
+    with Scope("exit-die-of-signal") as sc:
+        srv = sc.redis()
+        lock = sc.lock("die")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGSEGV):
+            status = raw_wait_status(sc, ["-r", srv.url(), lock, "--", "sh", "-c",
+                                          f"kill -{sig.name[3:]} $$"])
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig, \
+                f"{sig.name}: wait status {status:#x}, want death by {sig.name}"
+            assert not os.WCOREDUMP(status), f"{sig.name}: rwith dumped core"
+            sc.try_lock(srv.url(), lock).expect(0, f"released before dying of {sig.name}")
+        status = raw_wait_status(sc, ["-r", srv.url(), lock, "--", "sh", "-c", "exit 130"])
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 130, f"{status:#x}"
+
+
+def test_dies_of_the_signal_that_ends_the_wait():
+    """SIGTERM while waiting: rwith leaves the queue and dies of SIGTERM (systemd records a
+    clean stop), with its one line on stderr."""
+    with Scope("exit-wait-signal") as sc:
+        srv = sc.redis()
+        lock = sc.lock("wait")
+        holder = harness.hold(sc, srv.url(), lock)
+        waiter = sc.start(["-r", srv.url(), lock, "--", "true"])
+        harness.wait_waiters(sc, srv.url(), lock, 1)
+        waiter.signal(signal.SIGTERM)
+        _, status = os.waitpid(waiter.pid, 0)
+        waiter.proc.returncode = 0
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, f"{status:#x}"
+        assert waiter.stderr.startswith("rwith: "), waiter.stderr
+        harness.finish(holder)
 
 
 def test_not_found_is_127():

@@ -15,7 +15,7 @@ from harness import (EX_CONFLICT, EX_LOST, EX_USAGE, RWITH, Scope, hold, lock_st
                      wait_dead, wait_for_file, wait_until)
 
 SHELLS = [name for name in ("bash", "dash", "zsh") if shutil.which(name)]
-ASSIGNMENTS = re.compile(r"^RWITH_LOCK='[^']*'; RWITH_FENCE=(\d+); RWITH_HOLD='([^']*)'; "
+ASSIGNMENTS = re.compile(r"^RWITH_LOCK=(?:'[^']*'|\\')+; RWITH_FENCE=(\d+); RWITH_HOLD='([^']*)'; "
                          r"export RWITH_LOCK RWITH_FENCE RWITH_HOLD\n$")
 
 

@@ -26,6 +26,7 @@ class Terminal:
             os.environ["TERM"] = "dumb"
             os.execvp("bash", ["bash", "--norc", "--noprofile", "--noediting", "-i"])
         self.seen = ""
+        self.transcript = ""  # everything the terminal showed
         self.expect("PROMPT> ")
 
     def type(self, text):
@@ -45,7 +46,9 @@ class Terminal:
             ready, _, _ = select.select([self.fd], [], [], min(left, 0.1))
             if ready:
                 try:
-                    self.seen += os.read(self.fd, 4096).decode(errors="replace")
+                    text = os.read(self.fd, 4096).decode(errors="replace")
+                    self.seen += text
+                    self.transcript += text
                 except OSError:
                     pass
 
@@ -107,6 +110,38 @@ def test_ctrl_c_reaches_command():
             # The lock was released: a non-blocking run gets it at once.
             term.type(f"{shlex.quote(harness.RWITH)} -n {lock} -- echo FREE-AGAIN\n")
             term.expect("FREE-AGAIN")
+        finally:
+            term.close()
+
+
+def test_ctrl_c_stops_a_loop():
+    """`for i in 1 2 3; do rwith L -- sleep 60; done` and Ctrl-C: the loop stops, as around
+    flock (bash ends a loop only when its child died of SIGINT: rwith dies of it too), and
+    the lock is free. Also Ctrl-C while waiting for the lock stops the loop."""
+    with Scope("tty-loop") as sc:
+        srv = sc.redis()
+        lock = sc.lock("loop")
+        rounds, waited = sc.path("rounds"), sc.path("waited")
+        term = shell_terminal(srv)
+        rwith = shlex.quote(harness.RWITH)
+        # The marker as typed ('LOOP""-ENDED') differs from the marker as printed.
+        ended = 'echo LOOP""-ENDED-$?\n'
+        try:
+            command = shlex.quote(f"echo x >> {rounds}; exec sleep 60")
+            term.type(f"for i in 1 2 3; do {rwith} {lock} -- sh -c {command}; done; {ended}")
+            harness.wait_for_file(rounds, 20, "the first round's command to start")
+            term.type("\x03")
+            assert term.status_of_last() == 130
+            holder = harness.hold(sc, srv.url(), lock)
+            term.type(f"for i in 1 2 3; do echo w >> {waited}; {rwith} {lock} -- true; done; "
+                      f"{ended}")
+            harness.wait_waiters(sc, srv.url(), lock, 1)
+            term.type("\x03")
+            assert term.status_of_last() == 130
+            assert "LOOP-ENDED" not in term.transcript, f"a loop went on:\n{term.transcript}"
+            assert harness.read_file(rounds).count("x") == 1, "a second round ran"
+            assert harness.read_file(waited).count("w") == 1, "a second round waited"
+            harness.finish(holder)
         finally:
             term.close()
 
