@@ -69,6 +69,8 @@ struct session {
 	uv_timer_t beat_timer; /* heartbeat, and retries of connecting */
 	uv_timer_t term_timer;
 	uv_timer_t kill_timer;
+	uv_timer_t line_timer; /* redraws the waiting line at a terminal */
+	bool live_line;        /* it is shown */
 	struct sigwatch signals; /* the forwarded ones rwith did not find ignored */
 
 	uint64_t started_ms;
@@ -154,6 +156,8 @@ static void close_handle(uv_handle_t *handle) {
 	}
 }
 
+static void stop_waiting_line(struct session *s);
+
 /* Records the outcome (the first error wins) and closes everything; uv_run then returns. */
 static void finish(struct session *s, const struct rw_error *err) {
 	if (s->phase == PHASE_DONE) {
@@ -171,6 +175,8 @@ static void finish(struct session *s, const struct rw_error *err) {
 	close_handle((uv_handle_t *)&s->beat_timer);
 	close_handle((uv_handle_t *)&s->term_timer);
 	close_handle((uv_handle_t *)&s->kill_timer);
+	stop_waiting_line(s);
+	close_handle((uv_handle_t *)&s->line_timer);
 	sigwatch_close(&s->signals, NULL);
 	conn_destroy(s->conn);
 	s->conn = NULL;
@@ -243,18 +249,53 @@ static void notify_waiting(struct session *s) {
 	notify_status(&s->notify, NULL, "Waiting for the lock '%s', %s", s->opts->lock, text);
 }
 
+/* At a terminal: one line, redrawn every second, that says how long we have waited, for
+ * whom, and how many wait ahead; erased once the wait ends (stop_waiting_line). */
+static void draw_waiting_line(struct session *s) {
+	char holder[900], line[1200], ahead[48] = "";
+	format_waiting(s, holder, sizeof(holder));
+	if (s->have_busy && s->busy.position > 0) {
+		(void)snprintf(ahead, sizeof(ahead), ", %ld ahead", s->busy.position);
+	}
+	/* The plain line's words first (see announce_waiting), then what changes. */
+	(void)error_format(line, sizeof(line), "rwith: waiting for '%s' %s; waited %" PRIu64 "s%s",
+		s->opts->lock, holder, (clock_mono_ms() - s->started_ms) / 1000, ahead);
+	log_live(line);
+}
+
+static void on_line_timer(uv_timer_t *timer) {
+	struct session *s = timer->data;
+	if (s->phase == PHASE_ACQUIRING) {
+		draw_waiting_line(s);
+	}
+}
+
+static void stop_waiting_line(struct session *s) {
+	if (s->live_line) {
+		s->live_line = false;
+		(void)uv_timer_stop(&s->line_timer);
+		log_live_clear();
+	}
+}
+
 static void announce_waiting(struct session *s) {
 	notify_waiting(s);
 	if (s->opts->verbosity < 0) {
 		return;
 	}
-	bool wanted = s->opts->verbosity > 0 || isatty(STDERR_FILENO);
+	if (isatty(STDERR_FILENO)) {
+		if (!s->live_line) {
+			s->live_line = true;
+			(void)uv_timer_start(&s->line_timer, on_line_timer, 1000, 1000);
+		}
+		draw_waiting_line(s);
+	}
 	uint64_t now = clock_mono_ms();
 	bool changed = !s->announced || s->busy.holder.fence != s->announced_fence;
 	/* Looks come every 30 s at most with -v; half a second of slack keeps one that comes a
 	 * hair early from pushing the message to the look after. */
 	bool periodic = s->opts->verbosity > 0 && now + 500 - s->announced_ms >= WAITER_PROGRESS_MS;
-	if (!wanted || !(changed || periodic)) {
+	if (s->opts->verbosity == 0 || !(changed || periodic)) {
 		return;
 	}
 	char text[900];
@@ -295,6 +336,7 @@ static void on_left(enum lock_result result, const struct lock_busy *busy,
 static void leave_and_finish(struct session *s, const struct rw_error *outcome) {
 	struct rw_error err = {0};
 	s->phase = PHASE_ABORTING;
+	stop_waiting_line(s);
 	s->out->err = *outcome;
 	(void)uv_timer_stop(&s->wait_timer);
 	(void)uv_timer_stop(&s->beat_timer);
@@ -834,6 +876,7 @@ static void start_command(struct session *s) {
 	struct rw_error err = {0};
 	char hold_value[HOLDENV_VALUE_MAX];
 	(void)uv_timer_stop(&s->wait_timer);
+	stop_waiting_line(s);
 	s->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, "acquired the lock '%s' (fence %" PRIu64 ")", s->opts->lock, s->lock.fence);
 	format_hold_value(s, hold_value, sizeof(hold_value));
@@ -933,6 +976,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 	init_timer(&s, &s.beat_timer);
 	init_timer(&s, &s.term_timer);
 	init_timer(&s, &s.kill_timer);
+	init_timer(&s, &s.line_timer);
 	watch_signals(&s);
 
 	notify_init(&s.notify, opts->notify_socket);

@@ -2,13 +2,16 @@
 reaches it, and Ctrl-Z stops the whole job and `fg` continues it, as without rwith. An
 interactive bash runs in a pseudo-terminal, like a person at a shell."""
 
+import fcntl
 import os
 import pty
 import re
 import select
 import shlex
 import signal
+import struct
 import sys
+import termios
 import time
 
 import harness
@@ -144,6 +147,53 @@ def test_ctrl_c_stops_a_loop():
             harness.finish(holder)
         finally:
             term.close()
+
+
+def screen_lines(transcript):
+    """What a terminal shows for `transcript`: each line as the carriage returns and the
+    overwriting leave it."""
+    shown = []
+    for raw in transcript.replace("\r\n", "\n").split("\n"):
+        line = ""
+        for part in raw.split("\r"):
+            line = part + line[len(part):]
+        shown.append(line.rstrip())
+    return shown
+
+
+def test_live_waiting_line():
+    """At a terminal a waiting rwith shows one line, redrawn in place (no newline) each
+    second, with how long it has waited, whom it waits for and how many are ahead; once it
+    gets the lock the line is gone from the screen and the command's output follows."""
+    with Scope("tty-live") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("live")
+        holder = harness.hold(sc, url, lock, "H", extra=["-T", "long job"])
+        ahead = harness.queue_waiter(sc, url, lock, "W", 1)
+        term = shell_terminal(srv)
+        # Wide enough for the whole line (it is cut to the terminal's width).
+        fcntl.ioctl(term.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 300, 0, 0))
+        try:
+            term.type(f"{shlex.quote(harness.RWITH)} {lock} -- echo GOT-""IT\n")
+            harness.wait_waiters(sc, url, lock, 2)
+            term.expect(r"waited [2-9]s", timeout=20)
+            harness.finish(holder, ahead)
+            term.expect("GOT-IT")
+            term.expect("PROMPT> ")
+            assert term.status_of_last() == 0
+        finally:
+            term.close()
+        raw = term.transcript
+        drawn = re.findall(r"\rrwith: waiting for '([^']*)' held by [^\r\n]*"
+                           r"\(task 'long job'\) for \d+s; waited (\d+)s, 1 ahead", raw)
+        assert len(drawn) >= 3 and {lock} == {name for name, _ in drawn}, \
+            f"no line redrawn in place with the holder and the one ahead:\n{raw!r}"
+        seconds = [int(n) for _, n in drawn]
+        assert seconds == sorted(seconds) and seconds[-1] >= 2, seconds
+        shown = screen_lines(raw)
+        assert not any("waiting" in line for line in shown), f"the line stayed:\n{shown}"
+        assert any(line.endswith("GOT-IT") for line in shown), shown
 
 
 def test_ctrl_z_stops_job_and_fg_continues():
