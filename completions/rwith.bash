@@ -33,16 +33,23 @@ _rwith() {
 		COMPREPLY=($(compgen -W '250ms 1s 5s 30s 1m 5m 1h' -- "$cur"))
 		return
 		;;
-	-E | --conflict-exit-code | -l | --limit | -T | --task | --prefix)
+	-E | --conflict-exit-code | -l | --limit | -T | --task | --prefix | --pid)
 		return
 		;;
 	esac
 
+	# --list takes no lock name: offer its one option instead.
+	if [[ $cur != -* && " ${words[*]:1:cword-1} " == *" --list "* ]]; then
+		COMPREPLY=($(compgen -W '--json' -- "$cur"))
+		return
+	fi
+
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-r --redis -t --ttl --heartbeat -w --wait --timeout -n
-			--nonblock -E --conflict-exit-code -s --shared -x --exclusive -l --limit -T
-			--task -c --command -k --kill-after --min-hold --prefix --tls-ca --sync --notify-ready --status
-			--json --break -v --verbose -q --quiet -h --help -V --version --' -- "$cur"))
+			--nonblock --nb --nonblocking -E --conflict-exit-code -s --shared -x -e --exclusive
+			-l --limit -T --task -c --command -k --kill-after --min-hold --prefix --tls-ca
+			--sync --notify-ready --status --json --break --list --hold --pid --release -v
+			--verbose -q --quiet -h --help -V --version --' -- "$cur"))
 	fi
 } &&
 	complete -F _rwith rwith

@@ -1,18 +1,15 @@
-/* --status and --break: one script each on one connection, then the report on stdout. The
- * text form is for people; the JSON form is the stable one. */
+/* --status and --break: one script each on one connection (or on every server in quorum
+ * mode), then the report on stdout; --list is list.c's. */
 #include "admin.h"
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
-#include <time.h>
 
 #include "conn.h"
-#include "json.h"
+#include "list.h"
 #include "lock.h"
 #include "quorum.h"
-
-#define ADMIN_TIMEOUT_MS 2000u
+#include "report.h"
 
 struct admin {
 	const struct rw_options *opts;
@@ -22,62 +19,12 @@ struct admin {
 	struct lock lock;
 };
 
-static void format_time(uint64_t epoch_ms, char *buf, size_t size) {
-	time_t seconds = (time_t)(epoch_ms / 1000);
-	struct tm tm;
-	if (gmtime_r(&seconds, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		(void)snprintf(buf, size, "%" PRIu64 " ms", epoch_ms);
-	}
-}
-
-static void print_holder_text(const struct lock_holder *holder) {
-	struct lock_holder shown;
-	const struct lock_holder *h = &shown;
-	lock_holder_printable(holder, &shown);
-	char since[32];
-	uint64_t held_ms = h->server_now_ms > h->since_ms ? h->server_now_ms - h->since_ms : 0;
-	int64_t ttl_ms = h->ttl_left_ms > 0 ? h->ttl_left_ms : 0;
-	format_time(h->since_ms, since, sizeof(since));
-	printf("  %s:%ld  task '%s'  since %s (%" PRIu64 "s ago)  ttl %" PRId64 ".%" PRId64
-	       "s  fence %" PRIu64 "  %s\n",
-		h->host, h->pid, h->task, since, held_ms / 1000, ttl_ms / 1000, ttl_ms % 1000 / 100,
-		h->fence, h->shared ? "shared" : "exclusive");
-}
-
-static void print_holder_json(const struct lock_holder *h) {
-	fputs("{\"host\":", stdout);
-	json_write_string(stdout, h->host);
-	printf(",\"pid\":%ld,\"task\":", h->pid);
-	json_write_string(stdout, h->task);
-	printf(",\"since_ms\":%" PRIu64 ",\"ttl_ms\":%" PRId64 ",\"fence\":%" PRIu64
-	       ",\"mode\":\"%s\"}",
-		h->since_ms, h->ttl_left_ms > 0 ? h->ttl_left_ms : 0, h->fence,
-		h->shared ? "shared" : "exclusive");
-}
-
 static void print_status(const struct admin *admin, const struct lock_status *status) {
-	const char *name = admin->opts->lock;
 	if (admin->opts->json) {
-		fputs("{\"lock\":", stdout);
-		json_write_string(stdout, name);
-		printf(",\"held\":%s,\"holders\":[", status->holder_count > 0 ? "true" : "false");
-		for (size_t i = 0; i < status->holder_count; i++) {
-			if (i > 0) {
-				fputc(',', stdout);
-			}
-			print_holder_json(&status->holders[i]);
-		}
-		printf("],\"waiters\":%ld}\n", status->waiters);
-		return;
-	}
-	if (status->holder_count == 0) {
-		printf("%s: free, %ld waiting\n", name, status->waiters);
-		return;
-	}
-	printf("%s: held by %zu holder%s, %ld waiting\n", name, status->holder_count,
-		status->holder_count == 1 ? "" : "s", status->waiters);
-	for (size_t i = 0; i < status->holder_count; i++) {
-		print_holder_text(&status->holders[i]);
+		report_status_json(admin->opts->lock, status);
+		fputc('\n', stdout);
+	} else {
+		report_status_text(admin->opts->lock, status);
 	}
 }
 
@@ -113,6 +60,10 @@ static void on_done(enum lock_result result, const struct lock_busy *busy,
 
 void admin_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	struct rw_error *err) {
+	if (opts->action == ACTION_LIST) {
+		list_run(loop, opts, tls, err);
+		return;
+	}
 	struct admin admin = {.opts = opts, .err = err};
 	if (lock_init(&admin.lock, opts, err) < 0) {
 		return;

@@ -147,8 +147,9 @@ static void print_version(void) {
 		tls = tls_module_find(module, sizeof(module)) ? "built in" :
 			"built in, but its module is missing";
 	}
-	printf("rwith %s (hiredis %d.%d.%d, libuv %s, TLS %s)\n", RWITH_VERSION, HIREDIS_MAJOR,
-		HIREDIS_MINOR, HIREDIS_PATCH, uv_version_string(), tls);
+	printf("rwith %s (hiredis %d.%d.%d%s, libuv %s%s, TLS %s)\n", RWITH_VERSION, HIREDIS_MAJOR,
+		HIREDIS_MINOR, HIREDIS_PATCH, RWITH_STATIC_HIREDIS ? " static" : "",
+		uv_version_string(), RWITH_STATIC_LIBUV ? " static" : "", tls);
 }
 
 static enum log_level level_for(int verbosity) {

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool starts_with(const char *text, const char *word) {
 	size_t len = strlen(word);
@@ -148,8 +149,7 @@ static bool valid_range(const redisReply *range) {
 	return true;
 }
 
-bool topology_decode_slots(const redisReply *reply,
-	void (*add)(const struct topology_address *address, void *data), void *data) {
+static bool valid_slots(const redisReply *reply) {
 	if (reply->type != REDIS_REPLY_ARRAY) {
 		return false;
 	}
@@ -157,6 +157,14 @@ bool topology_decode_slots(const redisReply *reply,
 		if (!valid_range(reply->element[i])) {
 			return false;
 		}
+	}
+	return true;
+}
+
+bool topology_decode_slots(const redisReply *reply,
+	void (*add)(const struct topology_address *address, void *data), void *data) {
+	if (!valid_slots(reply)) {
+		return false;
 	}
 	struct topology_address address;
 	/* Masters first: they are the ones to ask after a failure. */
@@ -170,6 +178,38 @@ bool topology_decode_slots(const redisReply *reply,
 		}
 	}
 	return true;
+}
+
+static bool same_address(const struct topology_address *a, const struct topology_address *b) {
+	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+bool topology_decode_masters(const redisReply *reply,
+	void (*add)(const struct topology_address *address, void *data), void *data) {
+	if (!valid_slots(reply)) {
+		return false;
+	}
+	/* A master that serves several ranges is added at its first. Looking back over the
+	 * ranges costs nothing worth a table: a cluster has a few ranges per master. */
+	for (size_t i = 0; i < reply->elements; i++) {
+		struct topology_address master, earlier;
+		(void)decode_node(reply->element[i]->element[2], &master);
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++) {
+			(void)decode_node(reply->element[j]->element[2], &earlier);
+			seen = same_address(&master, &earlier);
+		}
+		if (!seen) {
+			add(&master, data);
+		}
+	}
+	return true;
+}
+
+bool topology_not_a_cluster(const char *error_text) {
+	return strncmp(error_text, "ERR ", 4) == 0 &&
+		(strstr(error_text, "cluster support disabled") != NULL ||
+			strncmp(error_text, "ERR unknown command", 19) == 0);
 }
 
 bool topology_decode_role_master(const redisReply *reply) {

@@ -34,6 +34,17 @@ enum topology_error topology_classify_error(const char *text, struct topology_ad
 bool topology_decode_slots(const redisReply *reply,
 	void (*add)(const struct topology_address *address, void *data), void *data);
 
+/* Calls add() once for each master of a CLUSTER SLOTS answer, in the order of its first
+ * slot range (an empty host is the answering node's). Returns false, having called nothing,
+ * when the answer is not one. */
+bool topology_decode_masters(const redisReply *reply,
+	void (*add)(const struct topology_address *address, void *data), void *data);
+
+/* True for an error that CLUSTER SLOTS gets only from a server that is not a cluster node:
+ * "ERR This instance has cluster support disabled", or an unknown command (CLUSTER renamed
+ * away). Such a server is its own only master. */
+bool topology_not_a_cluster(const char *error_text);
+
 /* ROLE's answer: true for a master ("master", ...), false for anything else. */
 bool topology_decode_role_master(const redisReply *reply);
 

@@ -1,10 +1,16 @@
 #!/bin/sh
 # Installs what building and testing rwith needs on Debian/Ubuntu: as root with apt-get,
 # otherwise through sudo. Safe to run again; does nothing when everything is present.
+# Arguments name further packages (tools/deb.sh's).
+#
+# Besides the build: redis-server and redis-tools (redis-cli) for the integration tests and
+# the examples, python3 for the tests, scdoc for the man page, procps (ps, in the examples and
+# the terminal tests), bash, dash and zsh (the shells --hold is tested in), util-linux (flock,
+# setsid), bash-completion (the completion tests), openssl (the TLS tests' certificates).
 set -eu
 packages="build-essential meson ninja-build pkg-config python3 libhiredis-dev libuv1-dev
-libcriterion-dev redis-server redis-tools scdoc util-linux bash-completion zsh libssl-dev openssl
-ca-certificates"
+libcriterion-dev redis-server redis-tools scdoc util-linux procps bash dash bash-completion zsh
+libssl-dev openssl ca-certificates $*"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

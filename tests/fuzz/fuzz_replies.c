@@ -9,6 +9,7 @@
 #include "compat.h"
 #include "fuzz.h"
 #include "lock.h"
+#include "scan.h"
 #include "topology.h"
 
 static void count_address(const struct topology_address *address, void *data) {
@@ -30,11 +31,21 @@ static void decode_all(const redisReply *reply) {
 	}
 	size_t addresses = 0;
 	(void)topology_decode_slots(reply, count_address, &addresses);
+	(void)topology_decode_masters(reply, count_address, &addresses);
 	(void)topology_decode_role_master(reply);
 	struct topology_address address;
 	(void)topology_decode_master_address(reply, &address);
 	if (reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS) {
 		(void)topology_classify_error(reply->str, &address);
+		(void)topology_not_a_cluster(reply->str);
+	}
+	char cursor[SCAN_CURSOR_SIZE];
+	const redisReply *keys;
+	char name[LOCK_NAME_MAX + 1];
+	if (scan_decode(reply, cursor, &keys)) {
+		for (size_t i = 0; i < keys->elements; i++) {
+			(void)scan_lock_name("rwith:", keys->element[i]->str, keys->element[i]->len, name);
+		}
 	}
 	if (reply->type == REDIS_REPLY_STRING) {
 		(void)topology_online_replicas(reply->str, reply->len);

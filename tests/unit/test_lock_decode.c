@@ -12,22 +12,10 @@
 #include <hiredis/hiredis.h>
 
 #include "lock.h"
+#include "resp.h"
 #include "untouched.h"
 
 #define UNTOUCHED_FENCE 0x5eedull
-
-/* Parses one whole reply from `resp`; the caller frees it with freeReplyObject. */
-static redisReply *reply_from_resp(const char *resp) {
-	redisReader *reader = redisReaderCreate();
-	cr_assert_not_null(reader);
-	cr_assert_eq(redisReaderFeed(reader, resp, strlen(resp)), REDIS_OK);
-	void *reply = NULL;
-	cr_assert_eq(
-		redisReaderGetReply(reader, &reply), REDIS_OK, "bad RESP in the test: %s", resp);
-	cr_assert_not_null(reply, "incomplete RESP in the test: %s", resp);
-	redisReaderFree(reader);
-	return reply;
-}
 
 /* ---- acquire ---------------------------------------------------------------------------- */
 
@@ -807,13 +795,7 @@ Test(lock_decode_holders, rejects_a_mode_with_a_nul_byte) {
 #undef NUL_CASE
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		redisReader *reader = redisReaderCreate();
-		cr_assert_not_null(reader);
-		cr_assert_eq(redisReaderFeed(reader, cases[i].resp, cases[i].len), REDIS_OK);
-		void *reply = NULL;
-		cr_assert_eq(redisReaderGetReply(reader, &reply), REDIS_OK, "%s", cases[i].what);
-		cr_assert_not_null(reply, "%s: incomplete RESP in the test", cases[i].what);
-		redisReaderFree(reader);
+		redisReply *reply = reply_from_resp_len(cases[i].resp, cases[i].len);
 		expect_holders_rejected(cases[i].what, reply, cases[i].with_waiters);
 		freeReplyObject(reply);
 	}

@@ -1,8 +1,9 @@
-/* topology_classify_error, topology_decode_slots, topology_decode_role_master,
- * topology_decode_master_address and topology_online_replicas: what Redis Cluster and
- * Sentinel answer, and garbage a broken or foreign server could send instead. The replies are
- * built by hand from the fields hiredis 0.14 and 1.x share (type, integer, len, str,
- * elements, element), so that a tree can hold what no RESP text gives (a NUL in a string). */
+/* topology_classify_error, topology_decode_slots, topology_decode_masters,
+ * topology_not_a_cluster, topology_decode_role_master, topology_decode_master_address and
+ * topology_online_replicas: what Redis Cluster and Sentinel answer, and garbage a broken or
+ * foreign server could send instead. The replies are built by hand from the fields hiredis
+ * 0.14 and 1.x share (type, integer, len, str, elements, element), so that a tree can hold
+ * what no RESP text gives (a NUL in a string). */
 #include <criterion/criterion.h>
 
 #include <stdbool.h>
@@ -485,6 +486,85 @@ Test(topology_slots, garbage_is_refused_and_adds_nothing) {
 		struct added added = {0};
 		cr_expect_not(topology_decode_slots(bad, record, &added), "%s: accepted", what);
 		cr_expect_eq(added.count, 0, "%s: add() called %zu times", what, added.count);
+		cr_expect_not(topology_decode_masters(bad, record, &added), "%s: masters accepted",
+			what);
+		cr_expect_eq(added.count, 0, "%s: masters: add() called %zu times", what,
+			added.count);
+	}
+}
+
+/* ---- the masters of CLUSTER SLOTS ------------------------------------------------------- */
+
+/* Each master once, at its first range, and no replica; a master serving several ranges
+ * (after a resharding) is not asked twice. */
+Test(topology_masters, each_master_once_in_order_without_replicas) {
+	struct tree t = {0};
+	redisReply *reply = ARRAY(&t,
+		ARRAY(&t, integer(&t, 0), integer(&t, 99), slot_node(&t, "10.0.0.2", 7001, "id2"),
+			slot_node(&t, "10.0.0.5", 7004, "id5")),
+		ARRAY(&t, integer(&t, 100), integer(&t, 5460),
+			slot_node(&t, "10.0.0.1", 7000, "id1"), slot_node(&t, "10.0.0.4", 7003, "id4")),
+		ARRAY(&t, integer(&t, 5461), integer(&t, 10922),
+			slot_node(&t, "10.0.0.2", 7001, "id2"), slot_node(&t, "10.0.0.5", 7004, "id5")),
+		ARRAY(&t, integer(&t, 10923), integer(&t, 16000),
+			slot_node(&t, "10.0.0.3", 7002, "id3")),
+		ARRAY(&t, integer(&t, 16001), integer(&t, 16383),
+			slot_node(&t, "10.0.0.1", 7000, "id1")));
+	struct added added = {0};
+	cr_assert(topology_decode_masters(reply, record, &added));
+	cr_assert_eq(added.count, 3, "want 3 masters, got %zu", added.count);
+	expect_added(&added, 0, "10.0.0.2", 7001);
+	expect_added(&added, 1, "10.0.0.1", 7000);
+	expect_added(&added, 2, "10.0.0.3", 7002);
+}
+
+/* The same host on another port is another master; a host differing only in case is the
+ * same one; a nil host (Redis 7's unknown endpoint) comes as empty, for the caller. */
+Test(topology_masters, addresses_compared_by_host_and_port) {
+	struct tree t = {0};
+	redisReply *reply = ARRAY(&t,
+		ARRAY(&t, integer(&t, 0), integer(&t, 1), slot_node(&t, "node-a", 7000, "a")),
+		ARRAY(&t, integer(&t, 2), integer(&t, 3), slot_node(&t, "node-a", 7001, "b")),
+		ARRAY(&t, integer(&t, 4), integer(&t, 5), slot_node(&t, "NODE-A", 7000, "a")),
+		ARRAY(&t, integer(&t, 6), integer(&t, 7),
+			ARRAY(&t, nil(&t), integer(&t, 7002), bulk(&t, "c"))));
+	struct added added = {0};
+	cr_assert(topology_decode_masters(reply, record, &added));
+	cr_assert_eq(added.count, 3, "want 3 masters, got %zu", added.count);
+	expect_added(&added, 0, "node-a", 7000);
+	expect_added(&added, 1, "node-a", 7001);
+	expect_added(&added, 2, "", 7002);
+}
+
+/* A cluster whose slots are not assigned yet has no master to ask. */
+Test(topology_masters, no_range_no_master) {
+	struct tree t = {0};
+	struct added added = {0};
+	cr_expect(topology_decode_masters(array_of(&t, NULL, 0), record, &added));
+	cr_expect_eq(added.count, 0);
+}
+
+Test(topology_masters, not_a_cluster) {
+	static const char *const standalone[] = {
+		"ERR This instance has cluster support disabled",
+		"ERR unknown command 'CLUSTER', with args beginning with: 'SLOTS' ",
+		"ERR unknown command",
+	};
+	static const char *const others[] = {
+		"",
+		"NOPERM this user has no permissions to run the 'cluster|slots' command",
+		"CLUSTERDOWN The cluster is down",
+		"LOADING Redis is loading the dataset in memory",
+		"ERR unknown subcommand 'SLOTS'. Try CLUSTER HELP.",
+		"NOAUTH Authentication required.",
+		"cluster support disabled",
+		"ERRunknown command",
+	};
+	for (size_t i = 0; i < sizeof(standalone) / sizeof(standalone[0]); i++) {
+		cr_expect(topology_not_a_cluster(standalone[i]), "\"%s\"", standalone[i]);
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		cr_expect_not(topology_not_a_cluster(others[i]), "\"%s\"", others[i]);
 	}
 }
 
