@@ -28,7 +28,9 @@ def test_nonblock_on_held_lock():
         lock = sc.lock("n")
         holder = start_holder(sc, srv, lock)
         ran = sc.path("ran")
-        for flags in (["-n"], ["--nonblock"], ["-w", "0"], ["--timeout", "0"]):
+        # flock(1)'s spellings too: --nb, --nonblocking, and -e for exclusive.
+        for flags in (["-n"], ["--nonblock"], ["-w", "0"], ["--timeout", "0"], ["--nb"],
+                      ["--nonblocking"], ["-e", "-n"]):
             res = sc.run(["-r", srv.url(), *flags, lock, "--", "touch", ran])
             res.expect(1, f"{' '.join(flags)} on a held lock").expect_diagnostic(lock)
             assert res.elapsed < 5, f"{flags} waited {res.elapsed:.2f} s"
