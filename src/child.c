@@ -572,24 +572,23 @@ struct child *child_adopt(uv_loop_t *loop, pid_t pid, int pidfd, const struct ch
 	child->on_exit = spec->on_exit;
 	child->on_resumed = spec->on_resumed;
 	child->data = spec->data;
+	child->owner_poll.data = child;
+	child->owner_timer.data = child;
 	int rc;
 	if (pidfd >= 0) {
 		rc = uv_poll_init(loop, &child->owner_poll, pidfd);
 		child->owner_watch = rc < 0 ? NULL : (uv_handle_t *)&child->owner_poll;
-		child->owner_poll.data = child;
 		rc = rc < 0 ? rc : uv_poll_start(&child->owner_poll, UV_READABLE, on_owner_readable);
 	} else {
 		rc = uv_timer_init(loop, &child->owner_timer);
 		child->owner_watch = rc < 0 ? NULL : (uv_handle_t *)&child->owner_timer;
-		child->owner_timer.data = child;
 		rc = rc < 0 ? rc : uv_timer_start(&child->owner_timer, on_owner_timer, OWNER_POLL_MS,
 			OWNER_POLL_MS);
 	}
 	if (rc < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot watch process %ld: %s", (long)pid,
 			uv_strerror(rc));
-		child->owner_fd = -1; /* the caller's still */
-		close_owner(child);
+		close_owner(child); /* closes the pidfd too */
 		return NULL;
 	}
 	return child;

@@ -80,8 +80,8 @@ struct child *child_spawn(uv_loop_t *loop, const struct child_spec *spec, struct
  * Linux 5.3) but the process exists; -1 with errno set when it does not. */
 int child_open_process(pid_t pid);
 
-/* Watches process `pid` (not rwith's child; `pidfd` from child_open_process, taken over, or
- * -1) as if it were the command, for a hold (hold.h): spec's on_exit reports its end (as
+/* Watches process `pid` (not rwith's child; `pidfd` from child_open_process, taken over
+ * also on failure, or -1) as if it were the command, for a hold (hold.h): spec's on_exit reports its end (as
  * status 0), signals go to it alone, and it has no guard, no group and no terminal.
  * Returns a child, or NULL with err set. */
 struct child *child_adopt(uv_loop_t *loop, pid_t pid, int pidfd, const struct child_spec *spec,

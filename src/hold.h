@@ -1,19 +1,24 @@
-/* Locks for scripts: `eval "$(rwith --hold LOCK)"` holds LOCK across the commands of a
- * script, `rwith --release` lets it go, and a nested `rwith LOCK -- CMD` under a hold runs
- * CMD at once instead of waiting for itself.
+/* Locks for scripts: `hold=$(rwith --hold LOCK) && eval "$hold"` holds LOCK across the
+ * commands of a script, and `rwith --release` lets it go (release.c).
  *
- * --hold: rwith forks a keeper at once. The keeper runs an ordinary session (waiting as
- * `rwith LOCK -- ...` waits, its messages on rwith's stderr, interrupted with rwith) whose
- * "command" is the process the hold belongs to (--pid, else rwith's parent: the shell that
- * runs `eval "$(...)"`). Once granted, the keeper leaves the terminal's session (setsid),
- * closes its stdio, listens for --release on a socket only its token names, and tells
- * rwith, which prints the shell assignments and exits 0. The keeper then extends the lock
- * until the owner exits (pidfd), --release ends the hold, or the lock is lost: then the
- * owner gets SIGTERM, and SIGKILL --kill-after later, as a wrapped command would. The
- * keeper signals the owner alone, never its process group, which is not the keeper's: the
- * group of an interactive shell is the shell's job, a script's may be its caller's. */
+ * --hold: rwith forks a keeper at once, before any event loop exists. The keeper runs an
+ * ordinary session (waiting as `rwith LOCK -- ...` waits, its messages on rwith's stderr,
+ * interrupted with rwith, which passes its signals on and whose death ends the keeper)
+ * whose "command" is the process the hold belongs to (--pid, else rwith's parent: the shell
+ * that runs the substitution). Once granted, the keeper listens for --release on a socket
+ * its token names, leaves the terminal's session (setsid), closes its stdio, and hands the
+ * fence and token to rwith, which prints the shell assignments, acknowledges them and
+ * exits 0. The keeper then extends the lock until the owner exits (pidfd), --release ends
+ * the hold, or the lock is lost: then the owner gets SIGTERM, and SIGKILL --kill-after
+ * later, as a wrapped command would. The keeper signals the owner alone, never its process
+ * group, which is not the keeper's: an interactive shell's group is its job's, a script's
+ * may be its caller's. The keeper has no guard: frozen itself, it cannot keep the deadline
+ * for the owner. */
 #ifndef RWITH_HOLD_H
 #define RWITH_HOLD_H
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <uv.h>
 
@@ -25,16 +30,24 @@
 
 #define HOLD_TASK_MAX 256
 
+/* A descriptor the keeper watches on its loop; closed with its handle. */
+struct hold_fd {
+	uv_poll_t poll; /* first: the close callback finds the struct from the handle */
+	int fd;         /* -1: none */
+	bool watched;   /* poll is initialized (and not yet closed) */
+};
+
 /* The keeper's part of a hold, made by hold_start. */
 struct hold_keeper {
 	struct rw_options opts; /* rwith's, with the task set */
 	char task[HOLD_TASK_MAX + 1];
 	pid_t owner;
-	int owner_fd;   /* child_open_process's */
-	int handoff_fd; /* to rwith, until the hold is taken */
-	int listen_fd;  /* --release connects here */
-	int client_fd;  /* a --release waiting for its answer, or -1 */
-	uv_poll_t listen_poll, client_poll;
+	int owner_fd;            /* child_open_process's, until the session adopts it */
+	struct hold_fd handoff;  /* to rwith, until it has acknowledged the assignments */
+	struct hold_fd listener; /* --release connects here */
+	struct hold_fd client;   /* a --release waiting for its answer */
+	uv_timer_t client_timer; /* drops a client that asks nothing */
+	bool client_timer_made;
 	uv_loop_t *loop;
 	struct session_outcome *outcome;
 	struct session_hold hold;
@@ -47,7 +60,7 @@ enum hold_role {
 
 /* --hold, first half, before any event loop exists: picks the owner, forks the keeper and,
  * in rwith, waits until the keeper holds the lock (then prints the shell assignments on
- * stdout) or ends (then nothing goes to stdout, and rwith exits as the keeper did). */
+ * stdout) or ends (then nothing goes to stdout, and rwith ends as the keeper did). */
 enum hold_role hold_start(const struct rw_options *opts, struct hold_keeper *ret_keeper,
 	const struct child_startup *startup, struct session_outcome *ret);
 
@@ -56,16 +69,9 @@ void hold_keep(uv_loop_t *loop, const struct tls_context *tls,
 	const struct child_startup *startup, struct hold_keeper *keeper,
 	struct session_outcome *ret);
 
-/* --release [LOCK]: ends the hold $RWITH_HOLD names for LOCK (or its newest hold). err
- * kind NONE once the lock is released, RW_ERROR_LOST when the hold had been lost. */
-void hold_release(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
-	struct rw_error *err);
-
-/* Re-entrancy: when $RWITH_HOLD carries a hold of the lock opts names, checks once with the
- * server that it is still held and then replaces rwith by the command (exec), with that
- * hold's RWITH_FENCE. Returns only when it did not: 0 when there is no such hold (or it is
- * gone: acquire as usual), -1 with err set when the command cannot run under it. */
-int hold_reenter(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
-	const struct child_startup *startup, struct rw_error *err);
+/* The keeper's socket for `token`: in the abstract namespace (no file to leave behind, but
+ * visible in /proc/net/unix and scoped to the network namespace), so both ends check that
+ * the other is the same user. Returns the address's length. */
+socklen_t hold_keeper_address(const char *token, struct sockaddr_un *ret);
 
 #endif

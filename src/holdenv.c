@@ -24,6 +24,17 @@ static uint64_t add_part(uint64_t hash, const char *part) {
 	return fnv1a(hash, part, strlen(part) + 1);
 }
 
+void holdenv_entry_init(struct holdenv_entry *ret, bool keeper, const char *token,
+	const struct rw_options *opts, uint64_t fence) {
+	memset(ret, 0, sizeof(*ret));
+	ret->keeper = keeper;
+	(void)snprintf(ret->token, sizeof(ret->token), "%s", token);
+	ret->mode = opts->mode == LOCK_SHARED ? 's' : 'x';
+	ret->fence = fence;
+	ret->ttl_ms = opts->ttl_ms;
+	ret->identity = holdenv_identity(opts);
+}
+
 uint64_t holdenv_identity(const struct rw_options *opts) {
 	char url[2048];
 	uint64_t hash = FNV_OFFSET;
@@ -51,35 +62,58 @@ static uint64_t hex_value(const char *text, size_t len) {
 	return value;
 }
 
-/* One entry, `len` bytes of `text`: KIND ':' TOKEN ':' MODE ':' FENCE ':' IDENTITY, each
- * part of exactly its form; false when malformed. */
-static bool parse_entry(const char *text, size_t len, struct holdenv_entry *ret) {
-	const size_t fence_at = 2 + HOLDENV_TOKEN_LEN + 3;
-	if (len < fence_at + 1 + 1 + 16 || len > fence_at + 20 + 1 + 16) {
+/* A decimal number of 1 to 20 digits that fits 64 bits. */
+static bool parse_decimal(const char *text, size_t len, uint64_t *ret) {
+	uint64_t value = 0;
+	if (len == 0 || len > 20) {
 		return false;
 	}
-	size_t fence_len = len - fence_at - 17;
-	const char *identity = text + fence_at + fence_len + 1;
-	if ((text[0] != 'k' && text[0] != 'w') || text[1] != ':' ||
-		!is_hex(text + 2, HOLDENV_TOKEN_LEN) || text[2 + HOLDENV_TOKEN_LEN] != ':' ||
-		(text[fence_at - 2] != 'x' && text[fence_at - 2] != 's') || text[fence_at - 1] != ':' ||
-		identity[-1] != ':' || !is_hex(identity, 16)) {
-		return false;
-	}
-	uint64_t fence = 0;
-	for (size_t i = 0; i < fence_len; i++) {
-		char c = text[fence_at + i];
-		if (c < '0' || c > '9' || fence > (UINT64_MAX - (uint64_t)(c - '0')) / 10) {
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9' ||
+			value > (UINT64_MAX - (uint64_t)(text[i] - '0')) / 10) {
 			return false;
 		}
-		fence = fence * 10 + (uint64_t)(c - '0');
+		value = value * 10 + (uint64_t)(text[i] - '0');
 	}
-	ret->keeper = text[0] == 'k';
-	memcpy(ret->token, text + 2, HOLDENV_TOKEN_LEN);
-	ret->token[HOLDENV_TOKEN_LEN] = '\0';
-	ret->mode = text[fence_at - 2];
-	ret->fence = fence;
-	ret->identity = hex_value(identity, 16);
+	*ret = value;
+	return true;
+}
+
+enum { FIELD_KIND, FIELD_TOKEN, FIELD_MODE, FIELD_FENCE, FIELD_TTL, FIELD_IDENTITY, FIELDS };
+
+/* One entry, `len` bytes of `text`: KIND:TOKEN:MODE:FENCE:TTL:IDENTITY, each field of
+ * exactly its form; false when malformed. */
+static bool parse_entry(const char *text, size_t len, struct holdenv_entry *ret) {
+	const char *field[FIELDS];
+	size_t field_len[FIELDS];
+	size_t count = 0, start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || text[i] == ':') {
+			if (count == FIELDS) {
+				return false;
+			}
+			field[count] = text + start;
+			field_len[count++] = i - start;
+			start = i + 1;
+		}
+	}
+	struct holdenv_entry entry;
+	if (count != FIELDS || field_len[FIELD_KIND] != 1 || field_len[FIELD_MODE] != 1 ||
+		field_len[FIELD_TOKEN] != HOLDENV_TOKEN_LEN || field_len[FIELD_IDENTITY] != 16 ||
+		(field[FIELD_KIND][0] != 'k' && field[FIELD_KIND][0] != 'w') ||
+		(field[FIELD_MODE][0] != 'x' && field[FIELD_MODE][0] != 's') ||
+		!is_hex(field[FIELD_TOKEN], HOLDENV_TOKEN_LEN) || !is_hex(field[FIELD_IDENTITY], 16) ||
+		!parse_decimal(field[FIELD_FENCE], field_len[FIELD_FENCE], &entry.fence) ||
+		!parse_decimal(field[FIELD_TTL], field_len[FIELD_TTL], &entry.ttl_ms) ||
+		entry.ttl_ms == 0) {
+		return false;
+	}
+	entry.keeper = field[FIELD_KIND][0] == 'k';
+	memcpy(entry.token, field[FIELD_TOKEN], HOLDENV_TOKEN_LEN);
+	entry.token[HOLDENV_TOKEN_LEN] = '\0';
+	entry.mode = field[FIELD_MODE][0];
+	entry.identity = hex_value(field[FIELD_IDENTITY], 16);
+	*ret = entry;
 	return true;
 }
 
@@ -100,8 +134,9 @@ size_t holdenv_parse(const char *value, struct holdenv_entry *ret, size_t max) {
 }
 
 static int append_entry(const struct holdenv_entry *e, char *buf, size_t size, size_t *used) {
-	int n = snprintf(buf + *used, size - *used, "%s%c:%s:%c:%" PRIu64 ":%016" PRIx64,
-		*used > 0 ? " " : "", e->keeper ? 'k' : 'w', e->token, e->mode, e->fence, e->identity);
+	int n = snprintf(buf + *used, size - *used, "%s%c:%s:%c:%" PRIu64 ":%" PRIu64 ":%016" PRIx64,
+		*used > 0 ? " " : "", e->keeper ? 'k' : 'w', e->token, e->mode, e->fence, e->ttl_ms,
+		e->identity);
 	if (n < 0 || (size_t)n >= size - *used) {
 		return -1;
 	}
@@ -139,4 +174,16 @@ int holdenv_find(const char *value, uint64_t identity, bool keeper_only,
 		}
 	}
 	return 0;
+}
+
+void holdenv_print_quoted(FILE *out, const char *value) {
+	fputc('\'', out);
+	for (const char *p = value; *p; p++) {
+		if (*p == '\'') {
+			fputs("'\\''", out);
+		} else {
+			fputc(*p, out);
+		}
+	}
+	fputc('\'', out);
 }

@@ -25,6 +25,7 @@ enum script_args {
 enum script_reply {
 	REPLY_ACQUIRE,
 	REPLY_FLAG,
+	REPLY_LEFT,                 /* held: the ms left, 0 when not held */
 	REPLY_HOLDERS,              /* break */
 	REPLY_HOLDERS_WITH_WAITERS, /* status */
 };
@@ -52,7 +53,7 @@ static const struct script script_leave = {"leave", lua_leave_source, lua_leave_
 static const struct script script_break = {"break", lua_break_source, lua_break_sha1,
 	ARGS_TTL_LIMIT, REPLY_HOLDERS, 0, false};
 static const struct script script_held = {"held", lua_held_source, lua_held_sha1,
-	ARGS_TOKEN, REPLY_FLAG, CONN_RETRY_SAFE, false};
+	ARGS_TOKEN, REPLY_LEFT, CONN_RETRY_SAFE, false};
 static const struct script script_status = {"status", lua_status_source, lua_status_sha1,
 	ARGS_NONE, REPLY_HOLDERS_WITH_WAITERS, CONN_RETRY_SAFE, false};
 
@@ -266,6 +267,16 @@ enum lock_result lock_decode_flag(const redisReply *reply, struct rw_error *err)
 	return LOCK_RESULT_ERROR;
 }
 
+enum lock_result lock_decode_left(const redisReply *reply, uint64_t *ret_left_ms,
+	struct rw_error *err) {
+	if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
+		error_set(err, RW_ERROR_SERVER, "unexpected answer: %s", reply_type_name(reply->type));
+		return LOCK_RESULT_ERROR;
+	}
+	*ret_left_ms = (uint64_t)reply->integer;
+	return reply->integer > 0 ? LOCK_RESULT_YES : LOCK_RESULT_NO;
+}
+
 enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
 	struct lock_status *ret, struct rw_error *err) {
 	long long now, waiters = 0;
@@ -367,6 +378,9 @@ static void report_script(struct call *call, const redisReply *reply) {
 		break;
 	case REPLY_FLAG:
 		result = lock_decode_flag(reply, &err);
+		break;
+	case REPLY_LEFT:
+		result = lock_decode_left(reply, &call->lock->held_left_ms, &err);
 		break;
 	default:
 		result = lock_decode_holders(reply, call->script->reply == REPLY_HOLDERS_WITH_WAITERS,

@@ -64,6 +64,7 @@ struct lock {
 	const char *task; /* borrowed from the options */
 	const char *name; /* borrowed from the options */
 	uint64_t fence;   /* valid once acquired */
+	uint64_t held_left_ms; /* lock_held: how long the token still held it when asked */
 	bool sync;        /* --sync: acquire and extend wait for every online replica */
 	/* lock_wait_then_acquire: why the BLPOP in front of the acquire failed, if it did */
 	bool wait_failed;
@@ -108,8 +109,9 @@ int lock_release(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock
 	void *data, struct rw_error *err);
 int lock_leave(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
-/* Whether lock->token still holds the lock (YES) or not (NO); reads only. For a nested
- * rwith that runs under an outer holder's token (lock_init, then the token replaced). */
+/* Whether lock->token still holds the lock (YES, with lock->held_left_ms set to the time
+ * its entry has left on the server's clock) or not (NO); reads only. For a nested rwith
+ * that joins an outer holder's hold (lock_init, then the token replaced). */
 int lock_held(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
 	void *data, struct rw_error *err);
 int lock_status(struct lock *lock, struct conn *conn, uint64_t timeout_ms, lock_done_cb *cb,
@@ -140,6 +142,8 @@ void lock_holder_printable(const struct lock_holder *holder, struct lock_holder 
 enum lock_result lock_decode_acquire(const redisReply *reply, uint64_t *ret_fence,
 	struct lock_busy *ret_busy, struct rw_error *err);
 enum lock_result lock_decode_flag(const redisReply *reply, struct rw_error *err);
+enum lock_result lock_decode_left(const redisReply *reply, uint64_t *ret_left_ms,
+	struct rw_error *err);
 enum lock_result lock_decode_holders(const redisReply *reply, bool with_waiters,
 	struct lock_status *ret, struct rw_error *err);
 

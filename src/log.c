@@ -13,7 +13,8 @@
 
 static enum log_level max_log_level = LOG_WARN;
 /* The live line (log_live) shown now, so that a message can erase it first and show it
- * again after; live_len 0: none. */
+ * again after; live_len 0: none. Global like the level: it describes the one stderr of
+ * the process, which every message goes through here. */
 static char live_text[LIVE_MAX];
 static size_t live_len;
 

@@ -17,6 +17,8 @@
 #include "options.h"
 #include "admin.h"
 #include "hold.h"
+#include "reenter.h"
+#include "release.h"
 #include "session.h"
 #include "tls.h"
 
@@ -164,16 +166,21 @@ static void run_action(uv_loop_t *loop, const struct rw_options *opts,
 	const struct tls_context *tls, const struct child_startup *startup,
 	struct hold_keeper *keeper, struct session_outcome *outcome) {
 	switch (opts->action) {
-	case ACTION_RUN:
-		if (hold_reenter(loop, opts, tls, startup, &outcome->err) == 0) {
-			session_run(loop, opts, tls, startup, NULL, outcome);
+	case ACTION_RUN: {
+		/* Under a hold of this lock ($RWITH_HOLD): join it rather than wait for it. */
+		struct reenter joined;
+		int found = reenter_find(loop, opts, tls, &joined, &outcome->err);
+		if (found >= 0) {
+			session_run(loop, found ? &joined.opts : opts, tls, startup, NULL,
+				found ? &joined.join : NULL, outcome);
 		}
 		break;
+	}
 	case ACTION_HOLD:
 		hold_keep(loop, tls, startup, keeper, outcome);
 		break;
 	case ACTION_RELEASE:
-		hold_release(loop, opts, tls, &outcome->err);
+		release_run(opts, &outcome->err);
 		break;
 	default:
 		admin_run(loop, opts, tls, &outcome->err);

@@ -472,10 +472,6 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 		}
 		return error_set(err, RW_ERROR_USAGE, "no lock name given");
 	}
-	bool only_list = scan->list && action_count(scan) == 1;
-	if (only_list) {
-		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", argv[index]);
-	}
 	opts->lock = argv[index++];
 	if (options_check_lock_name(opts->lock, err) < 0) {
 		return -1;
@@ -487,7 +483,7 @@ static int take_operands(int argc, char **argv, int index, struct scan *scan,
 		return 0;
 	}
 	const char *action = action_option(scan);
-	if (scan->list && action_count(scan) == 1) {
+	if (scan->list && action_count(scan) == 1) { /* before or after the name */
 		return error_set(err, RW_ERROR_USAGE, "--list takes no lock name, not '%s'", opts->lock);
 	}
 	if (action != NULL) {

@@ -399,8 +399,14 @@ static void count_answer(struct round *r, size_t index, bool join, enum lock_res
 		srv->holding = false;
 		break;
 	case OP_WAIT:
+		break; /* handled in on_answer */
 	case OP_HELD:
-		break; /* handled in on_answer; counted above */
+		/* The hold lasts as long as its majority: the least time left counts. */
+		if (result == LOCK_RESULT_YES && (r->yes == 1 ||
+			srv->lock.held_left_ms < r->q->lock->held_left_ms)) {
+			r->q->lock->held_left_ms = srv->lock.held_left_ms;
+		}
+		break;
 	case OP_STATUS:
 	case OP_BREAK:
 		keep_status(r, index, status);
@@ -654,6 +660,14 @@ int quorum_leave(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *
 int quorum_held(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err) {
 	return start_round(new_round(q, OP_HELD, timeout_ms, cb, data), err);
+}
+
+void quorum_adopt(struct quorum *q, uint64_t fence) {
+	for (size_t i = 0; i < q->count; i++) {
+		q->servers[i].holding = true;
+		q->servers[i].lock.fence = fence;
+	}
+	q->lock->fence = fence;
 }
 
 int quorum_status(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *data,

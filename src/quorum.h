@@ -12,7 +12,8 @@
  *            otherwise (slow or unreachable servers).
  *   release  goes to every server; YES, NO and ERROR as for extend.
  *   leave    gives up a try: drops whatever was granted; always YES.
- *   held     whether the token holds the lock: YES, NO and ERROR as for extend.
+ *   held     whether the token holds the lock: YES (lock->held_left_ms: the least time
+ *            left among the servers that hold it), NO and ERROR as for extend.
  *   status   the first server's view (in -r order) among those that answered, when a
  *            majority answered; break removes the holders on every server that answers.
  *
@@ -64,6 +65,10 @@ int quorum_break(struct quorum *q, uint64_t timeout_ms, lock_done_cb *cb, void *
  * next round of another kind cancels it. */
 int quorum_wait(struct quorum *q, uint64_t wait_ms, lock_done_cb *cb, void *data,
 	struct rw_error *err);
+
+/* Takes the lock as held on every server with `fence`, as if acquired: for a nested rwith
+ * that joins a hold quorum_held found held, so that its extensions count where it is held. */
+void quorum_adopt(struct quorum *q, uint64_t fence);
 
 /* How many servers must agree. */
 size_t quorum_majority(size_t server_count);

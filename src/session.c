@@ -55,6 +55,7 @@ struct session {
 	const struct child_startup *startup;
 	struct session_outcome *out;
 	struct session_hold *hold; /* --hold: NULL when running a command */
+	const struct session_join *join; /* joining a hold: NULL when acquiring */
 	struct session_timing timing;
 	struct lock lock;
 	struct conn *conn;     /* one server */
@@ -790,6 +791,10 @@ static void start_release(struct session *s, const struct rw_error *after) {
 		s->out->err = *after; /* reported once the release is done */
 	}
 	s->phase = PHASE_RELEASING;
+	if (s->join != NULL) {
+		finish(s, NULL); /* the hold, and its release, are the outer holder's */
+		return;
+	}
 	if (send_release(s, &err) < 0) {
 		on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
 	}
@@ -837,15 +842,10 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
 }
 
 /* RWITH_HOLD for the command: this holder first, then the holds rwith runs under, so that a
- * nested rwith for the same lock runs at once (see holdenv.h). */
+ * nested rwith for the same lock joins this hold (see holdenv.h). */
 static void format_hold_value(const struct session *s, char *buf, size_t size) {
-	struct holdenv_entry entry = {
-		.keeper = false,
-		.mode = s->opts->mode == LOCK_SHARED ? 's' : 'x',
-		.fence = s->lock.fence,
-		.identity = holdenv_identity(s->opts),
-	};
-	(void)snprintf(entry.token, sizeof(entry.token), "%s", s->lock.token);
+	struct holdenv_entry entry;
+	holdenv_entry_init(&entry, false, s->lock.token, s->opts, s->lock.fence);
 	if (holdenv_format(&entry, s->opts->hold_env, buf, size) < 0) {
 		buf[0] = '\0';
 	}
@@ -878,7 +878,8 @@ static void start_command(struct session *s) {
 	(void)uv_timer_stop(&s->wait_timer);
 	stop_waiting_line(s);
 	s->phase = PHASE_RUNNING;
-	log_msg(LOG_INFO, "acquired the lock '%s' (fence %" PRIu64 ")", s->opts->lock, s->lock.fence);
+	log_msg(LOG_INFO, "%s the lock '%s' (fence %" PRIu64 ")", s->join ? "joined the hold of" :
+		"acquired", s->opts->lock, s->lock.fence);
 	format_hold_value(s, hold_value, sizeof(hold_value));
 	struct child_spec spec = {
 		.argv = s->opts->command,
@@ -957,9 +958,19 @@ static void init_timer(struct session *s, uv_timer_t *timer) {
 	timer->data = s;
 }
 
+/* Joins the hold `join` names: held already, so the command starts at once. */
+static void join_hold(struct session *s, const struct session_join *join) {
+	uint64_t ttl = s->opts->ttl_ms;
+	s->valid_from_ms = join->valid_until_ms > ttl ? join->valid_until_ms - ttl : 0;
+	if (s->quorum != NULL) {
+		quorum_adopt(s->quorum, join->fence);
+	}
+	start_command(s);
+}
+
 void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	const struct child_startup *startup, struct session_hold *hold,
-	struct session_outcome *ret) {
+	const struct session_join *join, struct session_outcome *ret) {
 	struct session s;
 	struct rw_error err = {0};
 	memset(&s, 0, sizeof(s));
@@ -970,6 +981,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 	s.startup = startup;
 	s.out = ret;
 	s.hold = hold;
+	s.join = join;
 	s.started_ms = clock_mono_ms();
 	session_compute_timing(opts->ttl_ms, opts->heartbeat_ms, opts->kill_after_ms, &s.timing);
 	init_timer(&s, &s.wait_timer);
@@ -985,7 +997,12 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 		log_msg(LOG_INFO, "server %s", url_format_masked(&opts->servers[i], server,
 			sizeof(server)));
 	}
-	if (lock_init(&s.lock, opts, &err) < 0) {
+	int rc = lock_init(&s.lock, opts, &err);
+	if (rc == 0 && join != NULL) {
+		(void)snprintf(s.lock.token, sizeof(s.lock.token), "%s", join->token);
+		s.lock.fence = join->fence;
+	}
+	if (rc < 0) {
 		finish(&s, &err);
 	} else if (opts->server_count > 1 &&
 		(s.quorum = quorum_create(loop, opts, tls, &s.lock)) == NULL) {
@@ -996,10 +1013,14 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 			s.jitter_state = s.jitter_state * 31 + (uint32_t)*c;
 		}
 		s.jitter_state |= 1;
-		if (!opts->wait_forever && opts->wait_ms > 0) {
-			(void)uv_timer_start(&s.wait_timer, on_wait_expired, opts->wait_ms, 0);
+		if (join != NULL) {
+			join_hold(&s, join);
+		} else {
+			if (!opts->wait_forever && opts->wait_ms > 0) {
+				(void)uv_timer_start(&s.wait_timer, on_wait_expired, opts->wait_ms, 0);
+			}
+			start_acquire(&s);
 		}
-		start_acquire(&s);
 	}
 	(void)uv_run(loop, UV_RUN_DEFAULT);
 	if (s.phase != PHASE_DONE) {

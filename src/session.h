@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "lock.h"
 #include "error.h"
 #include "options.h"
 #include "tls.h"
@@ -44,13 +45,23 @@ struct session_hold {
 	bool lost;           /* the lock was lost (the owner has been sent SIGTERM) */
 };
 
+/* A nested rwith that joins a hold it found held (reenter.h): the lock is held already,
+ * under `token`. The command starts at once; the heartbeat extends that holder's entry
+ * (by opts' --ttl, which must be the holder's own), the deadline counts from what the
+ * entry had left, and nothing is released at the end: the hold is the outer holder's. */
+struct session_join {
+	char token[LOCK_TOKEN_BYTES * 2 + 1];
+	uint64_t fence;
+	uint64_t valid_until_ms; /* clock_mono_ms() time until which the entry surely lasts */
+};
+
 /* Runs the whole session on `loop` (which must have no other handles but those of `hold`)
  * and returns when everything is closed. `opts` and `startup` are borrowed; `hold` is NULL
- * to run opts' command. Never exits, never prints anything but warnings and progress
- * through log.h. */
+ * to run opts' command, `join` NULL to acquire the lock. Never exits, never prints
+ * anything but warnings and progress through log.h. */
 void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	const struct child_startup *startup, struct session_hold *hold,
-	struct session_outcome *ret);
+	const struct session_join *join, struct session_outcome *ret);
 
 /* The timing rules, exposed for the unit tests. All in ms. */
 struct session_timing {

@@ -1,12 +1,12 @@
--- held: whether a holder still holds the lock, for a nested rwith that runs under that
--- holder's hold (re-entrancy); reads only, and extends nothing (the holder's own heartbeat
--- keeps its TTL, which a nested rwith's --ttl must not change).
+-- held: how long a holder still holds the lock, for a nested rwith that joins that
+-- holder's hold (re-entrancy); reads only, and extends nothing.
 --
 -- ARGV[1] token
 --
--- Returns 1 while the token holds the lock on the server's clock, else 0.
+-- Returns the milliseconds left before the token's entry expires on the server's clock
+-- (at least 1 while it holds the lock), or 0 when it holds it no more.
 local expiry = redis.call('ZSCORE', K_HOLDERS, ARGV[1])
 if expiry and tonumber(expiry) > now then
-	return 1
+	return tonumber(expiry) - now
 end
 return 0

@@ -22,6 +22,7 @@ static void decode_all(const redisReply *reply) {
 	struct lock_busy busy;
 	(void)lock_decode_acquire(reply, &fence, &busy, &err);
 	(void)lock_decode_flag(reply, &err);
+	(void)lock_decode_left(reply, &fence, &err);
 	for (int with_waiters = 0; with_waiters < 2; with_waiters++) {
 		struct lock_status status;
 		memset(&status, 0, sizeof(status));

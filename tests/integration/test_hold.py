@@ -354,6 +354,116 @@ def test_reentrant_quorum():
         assert res.elapsed < 3, "the nested rwith waited for its own lock"
 
 
+def test_nested_under_a_hold_is_supervised():
+    """A command that joined a script's hold (a nested rwith) runs supervised: when the
+    lock is lost (--break), it is terminated and its rwith exits 75, though it is not the
+    process the hold belongs to."""
+    with Scope("hold-nested-lost") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("L")
+        script = Script(sc, "bash", f"""
+eval "$("$R" -t 3s --hold '{lock}')" || exit 9
+trap 'exit 0' TERM
+printf '%s' "$RWITH_HOLD" > "$D/hold"
+{WAIT_GO}
+""", url)
+        hold_value = read(sc, "hold")
+        pidfile = sc.path("cmd.pid")
+        nested = sc.start(["-r", url, lock, "--", "sh", "-c",
+                           f"echo $$ > {pidfile}; exec sleep 60"], env={"RWITH_HOLD": hold_value})
+        cmd_pid = int(wait_for_file(pidfile, 20))
+        assert holder_of(sc, url, lock)["pid"] != nested.pid, "the nested rwith acquired anew"
+        sc.run(["-r", url, "--break", lock]).expect(0)
+        nested.wait(timeout=30).expect(EX_LOST, "the joined command, on the loss")
+        wait_dead([cmd_pid], 10, "the joined command to be terminated")
+        go(sc)
+        script.wait()
+
+
+def test_hold_refuses_a_second_hold_and_sigchld_ignored():
+    """--hold of a lock the shell holds already is a usage error (it would wait for itself);
+    with SIGCHLD ignored, a conflict still exits 1, not 0."""
+    with Scope("hold-second") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("L")
+        script = Script(sc, "bash", f"""
+eval "$("$R" --hold '{lock}')" || exit 9
+"$R" -w 2s --hold '{lock}' > "$D/out" 2> "$D/err"; echo $? > "$D/rc"
+"$R" --release '{lock}'
+""", url)
+        assert script.wait() == 0, script.output()
+        assert read(sc, "rc") == str(EX_USAGE)
+        assert harness.read_file(sc.path("out")) == ""
+        assert "held already" in harness.read_file(sc.path("err"))
+        h = hold(sc, url, lock)
+        res = sc.run(["-r", url, "-n", "--hold", "--pid", str(os.getpid()), lock],
+                     ignore_signals=[signal.SIGCHLD])
+        res.expect(EX_CONFLICT, "a conflict with SIGCHLD ignored")
+        assert res.stdout == b""
+        harness.finish(h)
+
+
+def test_hold_waits_for_its_stdout():
+    """rwith hands the hold on only once it has printed it: a reader that takes its time
+    (here 3 s, the pipe full meanwhile) still gets a hold that is held."""
+    with Scope("hold-slow-reader") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("L")
+        owner = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        sc.cleanups.append(owner.kill)
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        filled = 0
+        try:
+            while True:
+                filled += os.write(write_end, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        os.set_blocking(write_end, True)
+        proc = subprocess.Popen([RWITH, "-r", url, "--pid", str(owner.pid), "--hold", lock],
+                                stdout=write_end, stderr=subprocess.PIPE, start_new_session=True)
+        os.close(write_end)
+        sc.cleanups.append(proc.kill)
+        time.sleep(3)
+        data = b""
+        while len(data) < filled or proc.poll() is None:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.close(read_end)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        assert ASSIGNMENTS.match(data[filled:].decode()), (filled, len(data), data[-300:])
+        assert lock_status(sc, url, lock)["held"], "the hold was given back meanwhile"
+        owner.kill()
+        owner.wait()
+        wait_until(lambda: not lock_status(sc, url, lock)["held"], 10, "the lock to be free")
+
+
+def test_owner_gone_while_waiting():
+    """The script dies (SIGKILL) while its --hold waits: the wait ends, and the keeper leaves
+    the queue, so the lock never goes to a hold nobody can use."""
+    with Scope("hold-owner-gone") as sc:
+        srv = sc.redis()
+        url = srv.url()
+        lock = sc.lock("L")
+        h = hold(sc, url, lock)
+        script = Script(sc, "bash", f"""
+eval "$("$R" --hold '{lock}')"
+echo ran > "$D/ran"
+""", url)
+        harness.wait_waiters(sc, url, lock, 1)
+        os.kill(script.proc.pid, signal.SIGKILL)
+        script.proc.wait()
+        harness.wait_waiters(sc, url, lock, 0, timeout=10)
+        harness.finish(h)
+        assert not lock_status(sc, url, lock)["held"]
+        assert not os.path.exists(sc.path("ran"))
+
+
 def test_release_without_hold():
     """--release with no hold in RWITH_HOLD: a usage error that says what to do."""
     with Scope("release-none") as sc:

@@ -1,5 +1,5 @@
-/* lock_decode_acquire, lock_decode_flag and lock_decode_holders: the replies the scripts give
- * (src/lua/acquire.lua, status.lua, break.lua), and garbage a broken or foreign server could
+/* lock_decode_acquire, lock_decode_flag, lock_decode_left and lock_decode_holders: the
+ * replies the scripts give (src/lua/acquire.lua, held.lua, status.lua, break.lua), and garbage a broken or foreign server could
  * send instead, built from RESP text by hiredis's reader. */
 #include <criterion/criterion.h>
 
@@ -403,6 +403,39 @@ Test(lock_decode, flag_rejects_garbage) {
 		cr_expect_eq(result, LOCK_RESULT_ERROR, "%s: result %d", cases[i].what, result);
 		cr_expect_eq(err.kind, RW_ERROR_SERVER, "%s: kind %d", cases[i].what, err.kind);
 		cr_expect_neq(err.message[0], '\0', "%s: no message", cases[i].what);
+		freeReplyObject(reply);
+	}
+}
+
+/* held: the ms the holder's entry has left, 0 when it holds the lock no more. */
+Test(lock_decode, left) {
+	static const struct {
+		const char *resp;
+		enum lock_result result;
+		uint64_t left;
+	} cases[] = {
+		{":0\r\n", LOCK_RESULT_NO, 0},
+		{":1\r\n", LOCK_RESULT_YES, 1},
+		{":29876\r\n", LOCK_RESULT_YES, 29876},
+		{":9223372036854775807\r\n", LOCK_RESULT_YES, 9223372036854775807ull},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		redisReply *reply = reply_from_resp(cases[i].resp);
+		struct rw_error err = {0};
+		uint64_t left = 12345;
+		cr_expect_eq(lock_decode_left(reply, &left, &err), cases[i].result, "%s", cases[i].resp);
+		cr_expect_eq(left, cases[i].left, "%s", cases[i].resp);
+		freeReplyObject(reply);
+	}
+	static const char *const garbage[] = {":-1\r\n", "+OK\r\n", "$-1\r\n", "$1\r\n1\r\n",
+		"-ERR boom\r\n", "*1\r\n:1\r\n"};
+	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		redisReply *reply = reply_from_resp(garbage[i]);
+		struct rw_error err = {0};
+		uint64_t left = 12345;
+		cr_expect_eq(lock_decode_left(reply, &left, &err), LOCK_RESULT_ERROR, "%s", garbage[i]);
+		cr_expect_eq(left, 12345, "untouched on garbage");
+		cr_expect_eq(err.kind, RW_ERROR_SERVER);
 		freeReplyObject(reply);
 	}
 }
