@@ -3,6 +3,7 @@ script (in bash, dash and zsh), `rwith --release` lets it go (75 when it was los
 ends with the process it belongs to, a lost hold sends that process SIGTERM, and a command
 under a hold (or under a wrapping rwith) that asks for the same lock runs at once under it."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -53,6 +54,13 @@ class Script:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+
+
+@contextlib.contextmanager
+def lock_scope(name):
+    """A Scope with a redis-server of its own: (scope, the server's URL, a lock name)."""
+    with Scope(name) as sc:
+        yield sc, sc.redis().url(), sc.lock("L")
 
 
 def go(sc):
@@ -133,10 +141,7 @@ printf '%s\\n' "$RWITH_LOCK" > "$D/lock"
 def test_hold_ends_with_its_process():
     """A script that exits without --release: the lock is free within a second or so, long
     before its TTL (30 s)."""
-    with Scope("hold-exit") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-exit") as (sc, url, lock):
         script = Script(sc, "bash", f"""
 eval "$("$R" --hold '{lock}')" || exit 9
 echo held > "$D/held"
@@ -154,10 +159,7 @@ echo held > "$D/held"
 
 def test_hold_for_another_process_with_pid():
     """--pid: the hold belongs to that process (here a sleep), not to rwith's parent."""
-    with Scope("hold-pid") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-pid") as (sc, url, lock):
         owner = subprocess.Popen(["sleep", "60"], start_new_session=True)
         sc.cleanups.append(owner.kill)
         res = sc.run(["-r", url, "--pid", str(owner.pid), "--hold", lock])
@@ -195,10 +197,7 @@ def test_hold_nonblock_conflict_prints_nothing():
     """-n --hold on a held lock: nothing on stdout, exit 1 (or -E), the usual message; so
     `hold=$(rwith -n --hold L) || exit 0; eval "$hold"` skips the script's work (eval of an
     empty string succeeds in every POSIX shell, so the status is taken at the assignment)."""
-    with Scope("hold-conflict") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-conflict") as (sc, url, lock):
         h = hold(sc, url, lock)
         res = sc.run(["-r", url, "-n", "--hold", lock])
         res.expect(EX_CONFLICT, "-n --hold on a held lock")
@@ -220,10 +219,7 @@ echo ran > "$D/out"
 def test_hold_lost_by_break_terminates_the_script():
     """--break under a holding script: the script gets SIGTERM (its trap runs), and its
     --release exits 75."""
-    with Scope("hold-break") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-break") as (sc, url, lock):
         script = Script(sc, "bash", f"""
 eval "$("$R" -t 3s --hold '{lock}')" || exit 9
 trap '"$R" --release "{lock}" 2>"$D/release.err"; echo $? > "$D/released"; exit 3' TERM
@@ -243,10 +239,7 @@ echo not-terminated > "$D/late"
 def test_hold_keeper_killed():
     """The keeper SIGKILLed: the lock frees itself within one TTL, the script is left alone,
     and its --release exits 75."""
-    with Scope("hold-keeper-killed") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-keeper-killed") as (sc, url, lock):
         script = Script(sc, "bash", f"""
 eval "$("$R" -t 2s --hold '{lock}')" || exit 9
 echo held > "$D/held"
@@ -269,10 +262,7 @@ echo held > "$D/held"
 def test_reentrant_wrapped():
     """`rwith L -- sh -c 'rwith -w 3s L -- ...'`: the inner command runs at once under the
     outer hold and fence (it used to wait for itself until -w ran out)."""
-    with Scope("reentrant-wrapped") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("reentrant-wrapped") as (sc, url, lock):
         inner = f'"$R" -r {url} -w 3s {lock} -- sh -c \'echo "$RWITH_FENCE" > "$D/inner"\''
         res = sc.run(["-r", url, lock, "--", "sh", "-c",
                       f'echo "$RWITH_FENCE" > "$D/outer"; {inner}; echo $? > "$D/rc"'],
@@ -358,10 +348,7 @@ def test_nested_under_a_hold_is_supervised():
     """A command that joined a script's hold (a nested rwith) runs supervised: when the
     lock is lost (--break), it is terminated and its rwith exits 75, though it is not the
     process the hold belongs to."""
-    with Scope("hold-nested-lost") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-nested-lost") as (sc, url, lock):
         script = Script(sc, "bash", f"""
 eval "$("$R" -t 3s --hold '{lock}')" || exit 9
 trap 'exit 0' TERM
@@ -384,10 +371,7 @@ printf '%s' "$RWITH_HOLD" > "$D/hold"
 def test_hold_refuses_a_second_hold_and_sigchld_ignored():
     """--hold of a lock the shell holds already is a usage error (it would wait for itself);
     with SIGCHLD ignored, a conflict still exits 1, not 0."""
-    with Scope("hold-second") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-second") as (sc, url, lock):
         script = Script(sc, "bash", f"""
 eval "$("$R" --hold '{lock}')" || exit 9
 "$R" -w 2s --hold '{lock}' > "$D/out" 2> "$D/err"; echo $? > "$D/rc"
@@ -408,10 +392,7 @@ eval "$("$R" --hold '{lock}')" || exit 9
 def test_hold_waits_for_its_stdout():
     """rwith hands the hold on only once it has printed it: a reader that takes its time
     (here 3 s, the pipe full meanwhile) still gets a hold that is held."""
-    with Scope("hold-slow-reader") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-slow-reader") as (sc, url, lock):
         owner = subprocess.Popen(["sleep", "60"], start_new_session=True)
         sc.cleanups.append(owner.kill)
         read_end, write_end = os.pipe()
@@ -446,10 +427,7 @@ def test_hold_waits_for_its_stdout():
 def test_owner_gone_while_waiting():
     """The script dies (SIGKILL) while its --hold waits: the wait ends, and the keeper leaves
     the queue, so the lock never goes to a hold nobody can use."""
-    with Scope("hold-owner-gone") as sc:
-        srv = sc.redis()
-        url = srv.url()
-        lock = sc.lock("L")
+    with lock_scope("hold-owner-gone") as (sc, url, lock):
         h = hold(sc, url, lock)
         script = Script(sc, "bash", f"""
 eval "$("$R" --hold '{lock}')"
