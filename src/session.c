@@ -1,4 +1,6 @@
-/* One run: acquire -> run the command with a heartbeat -> release, with self-fencing.
+/* One run: acquire -> run the command with a heartbeat -> release, with self-fencing. This
+ * file: acquiring and waiting, signals, the run; session_running.c: the command under the
+ * lock, its end and the release.
  *
  * Safety rule (CONTRACT.md, Safety): the lock is valid on the server until at least
  * valid_from_ms + ttl, where valid_from_ms is when the last successful acquire or extend
@@ -6,7 +8,7 @@
  * earlier). If no extension succeeds, SIGTERM goes to the command's group by
  * deadline - kill_after and SIGKILL by deadline - kill_margin, so the command is dead before
  * anyone else can be granted the lock. */
-#include "session.h"
+#include "session_private.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,79 +28,16 @@
 #include "waiter.h"
 
 #define STARTUP_TIMEOUT_MS 2000u /* connect, and each request before the command runs */
-#define RELEASE_TIMEOUT_MS 2000u
 #define ABORT_TIMEOUT_MS 1000u   /* the best-effort leave of a waiter that gives up */
-#define DRAIN_CHECK_MS 10u
 /* Waiters this near the head, or in a queue this short, fork their guard while they wait. */
 #define PREPARE_POSITIONS 2
 #define PREPARE_QUEUE 16
-
-enum phase {
-	PHASE_ACQUIRING, /* connecting, acquiring, waiting */
-	PHASE_ABORTING,  /* giving up (--wait, a signal): leaving the queue */
-	PHASE_RUNNING,   /* the command runs under the lock */
-	PHASE_DRAINING,  /* lost: the command is gone, its group still has processes */
-	PHASE_RELEASING, /* the command exited; releasing */
-	PHASE_DONE,
-};
 
 /* A subset of child_touched_signals (child.c), which resets them for the command. */
 static const int forwarded_signals[] = {
 	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
 };
 #define SIGNAL_COUNT (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
-
-struct session {
-	uv_loop_t *loop;
-	const struct rw_options *opts;
-	const struct tls_context *tls; /* borrowed; NULL without rediss:// */
-	const struct child_startup *startup;
-	struct session_outcome *out;
-	struct session_hold *hold; /* --hold: NULL when running a command */
-	const struct session_join *join; /* joining a hold: NULL when acquiring */
-	struct session_timing timing;
-	struct lock lock;
-	struct conn *conn;     /* one server */
-	struct quorum *quorum; /* several servers (quorum mode); conn is unused then */
-	uint32_t jitter_state; /* quorum mode: random pauses between tries */
-	unsigned tries;
-	struct child *child;
-	struct notify notify; /* systemd, when it runs us */
-	enum phase phase;
-
-	uv_timer_t wait_timer; /* -w */
-	uv_timer_t beat_timer; /* heartbeat, and retries of connecting */
-	uv_timer_t term_timer;
-	uv_timer_t kill_timer;
-	uv_timer_t line_timer; /* redraws the waiting line at a terminal */
-	bool live_line;        /* it is shown */
-	struct sigwatch signals; /* the forwarded ones rwith did not find ignored */
-
-	uint64_t started_ms;
-	uint64_t last_contact_ms; /* the server's last answer */
-	bool ever_answered;
-	uint64_t sent_ms; /* when the request in flight was sent */
-	bool pipelined;   /* the acquire in flight waits behind a BLPOP */
-	bool reasked;     /* a late grant was asked for once more */
-	bool in_flight;
-	uint64_t valid_from_ms;
-	unsigned failed_beats;
-	unsigned reconnects;
-	struct rw_error last_failure;
-
-	uint64_t command_end_ms;
-	bool lost;
-	bool kill_sent;
-	bool resume_pending;
-	char lost_why[512];
-
-	struct lock_busy busy; /* the last busy answer while waiting */
-	bool have_busy;
-	uint64_t busy_seen_ms; /* when the server described s->busy */
-	bool announced;
-	uint64_t announced_fence;
-	uint64_t announced_ms;
-};
 
 static uint64_t clamp_u64(uint64_t value, uint64_t low, uint64_t high) {
 	return value < low ? low : (value > high ? high : value);
@@ -125,17 +64,6 @@ void session_compute_timing(uint64_t ttl_ms, uint64_t heartbeat_ms, uint64_t kil
 	*ret = t;
 }
 
-/* The deadline's SIGTERM and SIGKILL times, from the last grant or extension. */
-static void deadline_times(const struct session *s, uint64_t *ret_term_at, uint64_t *ret_kill_at) {
-	*ret_kill_at = s->valid_from_ms + s->opts->ttl_ms - s->timing.kill_margin;
-	*ret_term_at = *ret_kill_at - s->timing.kill_after;
-}
-
-static uint64_t delay_until(uint64_t when_ms) {
-	uint64_t now = clock_mono_ms();
-	return when_ms > now ? when_ms - now : 0;
-}
-
 /* `seen_ago_ms`: how long ago the server described the holder, so that a message written
  * later (giving up at -w) counts the time since then too. */
 static void format_holder(const struct lock_holder *raw, uint64_t seen_ago_ms, char *buf,
@@ -157,10 +85,8 @@ static void close_handle(uv_handle_t *handle) {
 	}
 }
 
-static void stop_waiting_line(struct session *s);
-
 /* Records the outcome (the first error wins) and closes everything; uv_run then returns. */
-static void finish(struct session *s, const struct rw_error *err) {
+void session_finish(struct session *s, const struct rw_error *err) {
 	if (s->phase == PHASE_DONE) {
 		return;
 	}
@@ -176,7 +102,7 @@ static void finish(struct session *s, const struct rw_error *err) {
 	close_handle((uv_handle_t *)&s->beat_timer);
 	close_handle((uv_handle_t *)&s->term_timer);
 	close_handle((uv_handle_t *)&s->kill_timer);
-	stop_waiting_line(s);
+	session_stop_waiting_line(s);
 	close_handle((uv_handle_t *)&s->line_timer);
 	sigwatch_close(&s->signals, NULL);
 	conn_destroy(s->conn);
@@ -187,26 +113,11 @@ static void finish(struct session *s, const struct rw_error *err) {
 	s->child = NULL;
 }
 
-static void finish_lost(struct session *s) {
-	struct rw_error err = {0};
-	char what[64];
-	int status = s->out->command_status;
-	if (status > 128) {
-		(void)snprintf(what, sizeof(what), "was killed by signal %d", status - 128);
-	} else {
-		(void)snprintf(what, sizeof(what), "exited with status %d", status);
-	}
-	error_set(&err, RW_ERROR_LOST, "lost the lock '%s' while the command ran (%s); the command %s",
-		s->opts->lock, s->lost_why, what);
-	err.hint = "its work may be incomplete: check it, then run it again";
-	finish(s, &err);
-}
-
 /* ---- the connection ------------------------------------------------------------------- */
 
 /* The server's conn, made at first use; it reconnects (and follows a cluster or a
  * failover) by itself. */
-static struct conn *usable_conn(struct session *s) {
+struct conn *session_usable_conn(struct session *s) {
 	if (s->conn != NULL && conn_is_broken(s->conn)) {
 		s->reconnects++;
 		log_msg(LOG_DEBUG, "reconnecting to %s", conn_address(s->conn));
@@ -271,7 +182,7 @@ static void on_line_timer(uv_timer_t *timer) {
 	}
 }
 
-static void stop_waiting_line(struct session *s) {
+void session_stop_waiting_line(struct session *s) {
 	if (s->live_line) {
 		s->live_line = false;
 		(void)uv_timer_stop(&s->line_timer);
@@ -329,7 +240,7 @@ static void on_left(enum lock_result result, const struct lock_busy *busy,
 		log_msg(LOG_INFO, "could not leave the queue of '%s' (%s); the place expires by itself, "
 			"ignoring", s->opts->lock, err->message);
 	}
-	finish(s, NULL);
+	session_finish(s, NULL);
 }
 
 /* Gives up acquiring with `outcome`: leaves the queue (and drops a place an answer we
@@ -337,18 +248,18 @@ static void on_left(enum lock_result result, const struct lock_busy *busy,
 static void leave_and_finish(struct session *s, const struct rw_error *outcome) {
 	struct rw_error err = {0};
 	s->phase = PHASE_ABORTING;
-	stop_waiting_line(s);
+	session_stop_waiting_line(s);
 	s->out->err = *outcome;
 	(void)uv_timer_stop(&s->wait_timer);
 	(void)uv_timer_stop(&s->beat_timer);
 	if (!s->ever_answered && !s->in_flight) {
-		finish(s, NULL); /* nothing of ours can be on the server */
+		session_finish(s, NULL); /* nothing of ours can be on the server */
 		return;
 	}
 	if (s->quorum != NULL) {
 		/* No BLPOP in quorum mode: the leave goes after any acquire in flight. */
 		if (quorum_leave(s->quorum, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
-			finish(s, NULL);
+			session_finish(s, NULL);
 		}
 		return;
 	}
@@ -358,7 +269,7 @@ static void leave_and_finish(struct session *s, const struct rw_error *outcome) 
 	s->conn = conn_create(s->loop, &s->opts->servers[0], s->tls);
 	if (s->conn == NULL ||
 		lock_leave(&s->lock, s->conn, ABORT_TIMEOUT_MS, on_left, s, &err) < 0) {
-		finish(s, NULL);
+		session_finish(s, NULL);
 	}
 }
 
@@ -382,7 +293,7 @@ static void on_reconnect_timer(uv_timer_t *timer) {
 static void acquire_failed(struct session *s, const struct rw_error *err) {
 	uint64_t now = clock_mono_ms();
 	if (!s->ever_answered || err->kind != RW_ERROR_SERVER || err->final) {
-		finish(s, err);
+		session_finish(s, err);
 		return;
 	}
 	/* The server answered before: keep waiting through a restart or a short outage, but
@@ -392,12 +303,12 @@ static void acquire_failed(struct session *s, const struct rw_error *err) {
 		error_set(&lost, RW_ERROR_SERVER, "no answer from the server for longer than the TTL "
 			"while waiting for '%s': %s", s->opts->lock, err->message);
 		lost.hint = err->hint ? err->hint : "check that the Redis server is running";
-		finish(s, &lost);
+		session_finish(s, &lost);
 		return;
 	}
 	log_msg(LOG_INFO, "%s; reconnecting", err->message);
 	if (s->quorum != NULL) {
-		s->reconnects++; /* a single connection counts its own in usable_conn() */
+		s->reconnects++; /* a single connection counts its own in session_usable_conn() */
 	}
 	uint64_t backoff = clamp_u64(50u << (s->reconnects < 5 ? s->reconnects : 5), 50, 1000);
 	(void)uv_timer_start(&s->beat_timer, on_reconnect_timer, backoff, 0);
@@ -480,8 +391,6 @@ static void wait_for_wake_up(struct session *s) {
 	}
 }
 
-static void start_command(struct session *s);
-
 static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	const struct lock_status *status, const struct rw_error *err, void *data) {
 	struct session *s = data;
@@ -499,7 +408,7 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	if (result == LOCK_RESULT_YES) {
 		uint64_t now = clock_mono_ms(), term_at, kill_at;
 		s->valid_from_ms = s->sent_ms;
-		deadline_times(s, &term_at, &kill_at);
+		session_deadline_times(s, &term_at, &kill_at);
 		bool late = s->pipelined && now - s->sent_ms > s->timing.heartbeat;
 		if ((late || now >= term_at) && !s->reasked) {
 			/* Granted long after the request went out (woken late in a long wait behind
@@ -521,7 +430,7 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 			return;
 		}
 		s->reasked = false;
-		start_command(s);
+		session_start_command(s);
 		return;
 	}
 	if (busy != NULL) { /* quorum mode: a grant that vanished before it counted has none */
@@ -532,15 +441,12 @@ static void on_acquired(enum lock_result result, const struct lock_busy *busy,
 	if (!s->opts->wait_forever && s->opts->wait_ms == 0) {
 		struct rw_error conflict = {0};
 		conflict_error(s, &conflict);
-		finish(s, &conflict); /* a single try never joined the queue */
+		session_finish(s, &conflict); /* a single try never joined the queue */
 		return;
 	}
 	announce_waiting(s);
 	wait_for_wake_up(s);
 }
-
-static lock_done_cb on_extended;
-static lock_done_cb on_released;
 
 /* The lock steps, on the one server or on every server (quorum mode): each starts one
  * request that reports to its callback, or returns -1 with err set. */
@@ -549,34 +455,12 @@ static int send_acquire(struct session *s, struct rw_error *err) {
 	if (s->quorum != NULL) {
 		return quorum_acquire(s->quorum, STARTUP_TIMEOUT_MS, waits, on_acquired, s, err);
 	}
-	struct conn *conn = usable_conn(s);
+	struct conn *conn = session_usable_conn(s);
 	if (conn == NULL) {
 		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
 	}
 	return lock_acquire(&s->lock, conn, STARTUP_TIMEOUT_MS,
 		waits ? LOCK_TRY_QUEUE : LOCK_TRY_ONCE, on_acquired, s, err);
-}
-
-static int send_extend(struct session *s, struct rw_error *err) {
-	if (s->quorum != NULL) {
-		return quorum_extend(s->quorum, s->timing.request_timeout, on_extended, s, err);
-	}
-	struct conn *conn = usable_conn(s);
-	if (conn == NULL) {
-		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
-	}
-	return lock_extend(&s->lock, conn, s->timing.request_timeout, on_extended, s, err);
-}
-
-static int send_release(struct session *s, struct rw_error *err) {
-	if (s->quorum != NULL) {
-		return quorum_release(s->quorum, RELEASE_TIMEOUT_MS, on_released, s, err);
-	}
-	struct conn *conn = usable_conn(s);
-	if (conn == NULL) {
-		return error_set(err, RW_ERROR_INTERNAL, "out of memory");
-	}
-	return lock_release(&s->lock, conn, RELEASE_TIMEOUT_MS, on_released, s, err);
 }
 
 static void start_acquire(struct session *s) {
@@ -599,314 +483,6 @@ static void abort_acquiring(struct session *s, int sig) {
 	err.signal = sig;
 	err.hint = "run it again when you want it to wait for the lock";
 	leave_and_finish(s, &err);
-}
-
-/* ---- running: heartbeat and self-fencing -------------------------------------------- */
-
-static void declare_lost(struct session *s, bool server_said);
-
-static void on_term_timer(uv_timer_t *timer) {
-	struct session *s = timer->data;
-	if (s->phase == PHASE_RUNNING && !s->lost) {
-		declare_lost(s, false);
-	}
-}
-
-static void on_kill_timer(uv_timer_t *timer) {
-	struct session *s = timer->data;
-	if (s->phase == PHASE_RUNNING && !s->lost) {
-		declare_lost(s, false);
-	}
-	if (s->phase != PHASE_RUNNING && s->phase != PHASE_DRAINING) {
-		return;
-	}
-	log_msg(LOG_WARN, "sending SIGKILL to the command's process group");
-	child_terminate(s->child, SIGKILL);
-	s->kill_sent = true;
-	if (s->phase == PHASE_DRAINING) {
-		finish_lost(s);
-	}
-}
-
-/* (Re)arms SIGTERM and SIGKILL for the case that no further extension succeeds. */
-/* rwith's own timers for the deadline, and the guard's copy of it (the guard acts even when
- * rwith cannot: see guard.h). */
-static void arm_guard_timers(struct session *s) {
-	uint64_t term_at, kill_at;
-	deadline_times(s, &term_at, &kill_at);
-	(void)uv_timer_start(&s->term_timer, on_term_timer, delay_until(term_at), 0);
-	(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
-	if (s->child != NULL) {
-		child_set_deadline(s->child, term_at, kill_at);
-	}
-}
-
-static void declare_lost(struct session *s, bool server_said) {
-	char grace[32];
-	s->lost = true;
-	if (s->hold != NULL) {
-		s->hold->lost = true;
-	}
-	(void)uv_timer_stop(&s->beat_timer);
-	(void)uv_timer_stop(&s->term_timer);
-	uint64_t now = clock_mono_ms(), term_at, kill_at;
-	deadline_times(s, &term_at, &kill_at);
-	if (server_said) {
-		(void)snprintf(s->lost_why, sizeof(s->lost_why),
-			"the server no longer has it: it was broken, expired or the server restarted");
-		/* The lock is gone now, so SIGTERM at once; SIGKILL --kill-after later, but never
-		 * past the deadline the last extension guaranteed. */
-		if (now + s->opts->kill_after_ms < kill_at) {
-			kill_at = now + s->opts->kill_after_ms;
-		}
-		(void)uv_timer_start(&s->kill_timer, on_kill_timer, delay_until(kill_at), 0);
-		child_set_deadline(s->child, now, kill_at);
-	} else {
-		char since[32], late[32];
-		const char *why = s->last_failure.message[0] ? s->last_failure.message :
-			"the server did not answer in time";
-		if (now > term_at + s->timing.heartbeat) {
-			/* The term timer fired long after its time: rwith itself did not run (the
-			 * guard kept the deadline meanwhile). */
-			(void)error_format(s->lost_why, sizeof(s->lost_why),
-				"rwith itself could not run for %s (stopped, frozen, or the machine was "
-				"suspended), so it could not be extended", duration_format(now - term_at,
-				late, sizeof(late)));
-		} else {
-			(void)error_format(s->lost_why, sizeof(s->lost_why),
-				"it could not be extended for %s: %s",
-				duration_format(now - s->valid_from_ms, since, sizeof(since)), why);
-		}
-	}
-	log_msg(LOG_WARN, "lost the lock '%s': %s; sending SIGTERM to the command, SIGKILL in %s",
-		s->opts->lock, s->lost_why, duration_format(delay_until(kill_at), grace, sizeof(grace)));
-	notify_status(&s->notify, NULL, "Lost the lock '%s': %s; terminating the command",
-		s->opts->lock, s->lost_why);
-	child_terminate(s->child, SIGTERM);
-}
-
-static void beat(struct session *s);
-
-static void on_beat_timer(uv_timer_t *timer) {
-	beat(timer->data);
-}
-
-static void extend_failed(struct session *s, const struct rw_error *err) {
-	s->last_failure = *err;
-	s->failed_beats++;
-	log_msg(s->failed_beats == 1 ? LOG_WARN : LOG_INFO, "cannot extend the lock '%s': %s; retrying",
-		s->opts->lock, err->message);
-	(void)uv_timer_start(&s->beat_timer, on_beat_timer, s->timing.retry_delay, 0);
-}
-
-static void on_extended(enum lock_result result, const struct lock_busy *busy,
-	const struct lock_status *status, const struct rw_error *err, void *data) {
-	struct session *s = data;
-	s->in_flight = false;
-	if (s->phase != PHASE_RUNNING || s->lost) {
-		return;
-	}
-	if (result == LOCK_RESULT_ERROR) {
-		extend_failed(s, err);
-		return;
-	}
-	if (result == LOCK_RESULT_NO) {
-		declare_lost(s, true);
-		return;
-	}
-	if (s->failed_beats > 0) {
-		log_msg(LOG_INFO, "extending the lock '%s' works again", s->opts->lock);
-	}
-	s->failed_beats = 0;
-	s->valid_from_ms = s->sent_ms;
-	arm_guard_timers(s);
-	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
-		delay_until(s->sent_ms + s->timing.heartbeat), 0);
-	if (s->resume_pending) {
-		s->resume_pending = false;
-		child_continue(s->child);
-	}
-}
-
-static void beat(struct session *s) {
-	struct rw_error err = {0};
-	if (s->phase != PHASE_RUNNING || s->lost || s->in_flight) {
-		return;
-	}
-	s->sent_ms = clock_mono_ms();
-	s->in_flight = true;
-	log_msg(LOG_DEBUG, "extending '%s'", s->opts->lock);
-	if (send_extend(s, &err) < 0) {
-		s->in_flight = false;
-		extend_failed(s, &err);
-	}
-}
-
-/* rwith was stopped with the command at the terminal and has just been continued: the lock
- * may have expired meanwhile, so the command goes on only after a fresh extension. */
-static void on_child_resumed(struct child *child, void *data) {
-	struct session *s = data;
-	if (s->phase != PHASE_RUNNING || s->lost) {
-		child_continue(child);
-		return;
-	}
-	s->resume_pending = true;
-	(void)uv_timer_stop(&s->beat_timer);
-	beat(s);
-}
-
-/* ---- the command's end and the release ---------------------------------------------- */
-
-static void on_released(enum lock_result result, const struct lock_busy *busy,
-	const struct lock_status *status, const struct rw_error *err, void *data) {
-	struct session *s = data;
-	if (s->phase != PHASE_RELEASING) {
-		return;
-	}
-	/* Whether the lock outlived the command is judged at the command's end, not at the
-	 * end of a slow release. */
-	bool expired = s->command_end_ms >= s->valid_from_ms + s->opts->ttl_ms;
-	if (result == LOCK_RESULT_NO || (result == LOCK_RESULT_ERROR && expired)) {
-		(void)snprintf(s->lost_why, sizeof(s->lost_why), "%s",
-			result == LOCK_RESULT_NO ?
-				"it was gone when the command ended: broken, expired or the server restarted" :
-				"it expired before the command ended, while the server did not answer");
-		finish_lost(s);
-		return;
-	}
-	if (result == LOCK_RESULT_ERROR) {
-		char ttl[32];
-		log_msg(LOG_WARN, "could not release the lock '%s' (%s); it frees itself within %s, "
-			"ignoring", s->opts->lock, err->message,
-			duration_format(s->opts->ttl_ms, ttl, sizeof(ttl)));
-	} else {
-		log_msg(LOG_INFO, "released the lock '%s'", s->opts->lock);
-	}
-	finish(s, NULL);
-}
-
-static void start_release(struct session *s, const struct rw_error *after) {
-	struct rw_error err = {0};
-	if (after != NULL) {
-		s->out->err = *after; /* reported once the release is done */
-	}
-	s->phase = PHASE_RELEASING;
-	if (s->join != NULL) {
-		finish(s, NULL); /* the hold, and its release, are the outer holder's */
-		return;
-	}
-	if (send_release(s, &err) < 0) {
-		on_released(LOCK_RESULT_ERROR, NULL, NULL, &err, s);
-	}
-}
-
-/* Draining: the command's leftovers may end by themselves after SIGTERM; check often, so
- * that rwith exits soon after the last one rather than at SIGKILL time. */
-static void on_drain_check(uv_timer_t *timer) {
-	struct session *s = timer->data;
-	if (s->phase == PHASE_DRAINING && !child_group_alive(s->child)) {
-		finish_lost(s);
-	}
-}
-
-static void on_child_exit(struct child *child, int wait_status, void *data) {
-	struct session *s = data;
-	s->out->command_ran = true;
-	s->out->command_status = child_exit_status(wait_status);
-	s->out->command_signal = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
-	s->command_end_ms = clock_mono_ms();
-	uint64_t term_at, kill_at;
-	deadline_times(s, &term_at, &kill_at);
-	if (!s->lost && (s->command_end_ms >= term_at || child_guard_terminated(child))) {
-		/* The deadline's SIGTERM time passed without an extension, or the guard sent it
-		 * (its clock counts a suspend; rwith's timers do not), and the command ended:
-		 * the lock is lost all the same. */
-		declare_lost(s, false);
-	}
-	(void)uv_timer_stop(&s->beat_timer);
-	(void)uv_timer_stop(&s->term_timer);
-	if (!s->lost) {
-		(void)uv_timer_stop(&s->kill_timer);
-		notify_status(&s->notify, "STOPPING=1", "The command exited; releasing the lock '%s'",
-			s->opts->lock);
-		start_release(s, NULL);
-		return;
-	}
-	/* Lost: whatever the command left in its group goes too, by SIGKILL at the latest. */
-	if (!s->kill_sent && child_group_alive(child)) {
-		s->phase = PHASE_DRAINING;
-		(void)uv_timer_start(&s->beat_timer, on_drain_check, DRAIN_CHECK_MS, DRAIN_CHECK_MS);
-		return;
-	}
-	finish_lost(s);
-}
-
-/* RWITH_HOLD for the command: this holder first, then the holds rwith runs under, so that a
- * nested rwith for the same lock joins this hold (see holdenv.h). */
-static void format_hold_value(const struct session *s, char *buf, size_t size) {
-	struct holdenv_entry entry;
-	holdenv_entry_init(&entry, false, s->lock.token, s->opts, s->lock.fence);
-	if (holdenv_format(&entry, s->opts->hold_env, buf, size) < 0) {
-		buf[0] = '\0';
-	}
-}
-
-/* The lock is held: the command starts, or a hold adopts its owner (hold.h). */
-static struct child *start_holding(struct session *s, const struct child_spec *spec,
-	struct rw_error *err) {
-	if (s->hold != NULL) {
-		struct child *owner = child_adopt(s->loop, s->hold->owner, s->hold->owner_fd, spec, err);
-		s->hold->owner_fd = -1;
-		s->hold->child = owner;
-		if (owner != NULL && s->hold->granted(s->hold, s->lock.fence, s->lock.token, err) < 0) {
-			s->hold->child = NULL;
-			child_destroy(owner);
-			return NULL;
-		}
-		return owner;
-	}
-	if (s->child != NULL) {
-		/* Prepared while waiting: only the command is left to start. */
-		return child_start(s->child, spec, err) < 0 ? NULL : s->child;
-	}
-	return child_spawn(s->loop, spec, err);
-}
-
-static void start_command(struct session *s) {
-	struct rw_error err = {0};
-	char hold_value[HOLDENV_VALUE_MAX];
-	(void)uv_timer_stop(&s->wait_timer);
-	stop_waiting_line(s);
-	s->phase = PHASE_RUNNING;
-	log_msg(LOG_INFO, "%s the lock '%s' (fence %" PRIu64 ")", s->join ? "joined the hold of" :
-		"acquired", s->opts->lock, s->lock.fence);
-	format_hold_value(s, hold_value, sizeof(hold_value));
-	struct child_spec spec = {
-		.argv = s->opts->command,
-		.shell_command = s->opts->shell_command,
-		.lock_name = s->opts->lock,
-		.fence = s->lock.fence,
-		.hold_value = hold_value,
-		.startup = s->startup,
-		.on_exit = on_child_exit,
-		.on_resumed = on_child_resumed,
-		.data = s,
-	};
-	deadline_times(s, &spec.term_at_ms, &spec.kill_at_ms);
-	arm_guard_timers(s);
-	s->child = start_holding(s, &spec, &err);
-	if (s->child == NULL) {
-		(void)uv_timer_stop(&s->term_timer);
-		(void)uv_timer_stop(&s->kill_timer);
-		start_release(s, &err);
-		return;
-	}
-	(void)uv_timer_start(&s->beat_timer, on_beat_timer,
-		delay_until(s->valid_from_ms + s->timing.heartbeat), 0);
-	/* The lock is held and the command exists: ready, unless the command says so itself. */
-	notify_status(&s->notify, s->opts->ready_by_command ? NULL : "READY=1",
-		"Holding the lock '%s' (fence %" PRIu64 "), running the command", s->opts->lock,
-		s->lock.fence);
 }
 
 /* ---- signals ------------------------------------------------------------------------ */
@@ -958,16 +534,6 @@ static void init_timer(struct session *s, uv_timer_t *timer) {
 	timer->data = s;
 }
 
-/* Joins the hold `join` names: held already, so the command starts at once. */
-static void join_hold(struct session *s, const struct session_join *join) {
-	uint64_t ttl = s->opts->ttl_ms;
-	s->valid_from_ms = join->valid_until_ms > ttl ? join->valid_until_ms - ttl : 0;
-	if (s->quorum != NULL) {
-		quorum_adopt(s->quorum, join->fence);
-	}
-	start_command(s);
-}
-
 void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tls_context *tls,
 	const struct child_startup *startup, struct session_hold *hold,
 	const struct session_join *join, struct session_outcome *ret) {
@@ -1003,18 +569,18 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 		s.lock.fence = join->fence;
 	}
 	if (rc < 0) {
-		finish(&s, &err);
+		session_finish(&s, &err);
 	} else if (opts->server_count > 1 &&
 		(s.quorum = quorum_create(loop, opts, tls, &s.lock)) == NULL) {
 		error_set(&err, RW_ERROR_INTERNAL, "out of memory");
-		finish(&s, &err);
+		session_finish(&s, &err);
 	} else {
 		for (const char *c = s.lock.token; *c; c++) {
 			s.jitter_state = s.jitter_state * 31 + (uint32_t)*c;
 		}
 		s.jitter_state |= 1;
 		if (join != NULL) {
-			join_hold(&s, join);
+			session_join_hold(&s, join);
 		} else {
 			if (!opts->wait_forever && opts->wait_ms > 0) {
 				(void)uv_timer_start(&s.wait_timer, on_wait_expired, opts->wait_ms, 0);
@@ -1026,7 +592,7 @@ void session_run(uv_loop_t *loop, const struct rw_options *opts, const struct tl
 	if (s.phase != PHASE_DONE) {
 		/* Nothing was left to wake the loop: a bug, but never a hang or a stray child. */
 		error_set(&err, RW_ERROR_INTERNAL, "the event loop ran out of work in phase %d", s.phase);
-		finish(&s, &err);
+		session_finish(&s, &err);
 		(void)uv_run(loop, UV_RUN_DEFAULT);
 	}
 	notify_finish(&s.notify);
