@@ -411,7 +411,11 @@ static void on_listener_readable(uv_poll_t *poll, int status, int events) {
 	if (fd < 0) {
 		return;
 	}
-	if (!peer_allowed(fd) || keeper->client.fd >= 0) {
+	if (!peer_allowed(fd)) {
+		(void)close(fd);
+		return;
+	}
+	if (keeper->client.fd >= 0) {
 		/* One release at a time; a client that asks nothing is dropped in time. */
 		(void)!write(fd, "busy\n", 5);
 		(void)close(fd);
