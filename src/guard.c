@@ -176,10 +176,20 @@ void guard_set_deadline(struct guard *guard, uint64_t term_at_ms, uint64_t kill_
 	if (guard->shared == NULL) {
 		return;
 	}
+	uint64_t old_term = atomic_load(&guard->shared->term_at_ms);
+	uint64_t old_kill = atomic_load(&guard->shared->kill_at_ms);
 	/* term first: a guard reading between the two sees an earlier term with the old kill,
 	 * which only means it may send SIGTERM a little early on a loss, never late. */
 	atomic_store(&guard->shared->term_at_ms, term_at_ms);
 	atomic_store(&guard->shared->kill_at_ms, kill_at_ms);
+	/* A guard reads the deadline when it wakes. One that had none sleeps until a signal
+	 * (a guard forked before the lock was granted, which may well have gone to sleep before
+	 * this), and one sleeping until the old term time would act late on an earlier
+	 * deadline (a loss): wake it, so that it arms its timer for this one. A later deadline
+	 * needs no wake-up: the guard wakes at the old term time and reads it then. */
+	if (guard->pid > 0 && kill_at_ms != 0 && (old_kill == 0 || term_at_ms < old_term)) {
+		(void)kill(guard->pid, GUARD_TIMER_SIGNAL);
+	}
 }
 
 uint64_t guard_kill_at(const struct guard *guard) {

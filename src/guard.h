@@ -46,8 +46,9 @@ void guard_reaped(struct guard *guard);
 
 /* The deadline, in clock_mono_ms() milliseconds (CLOCK_BOOTTIME): SIGTERM to the group at
  * term_at_ms, SIGKILL at kill_at_ms, unless a newer deadline comes first. kill_at_ms 0: none
- * (the guard then only watches for rwith's death). The guard sees it at its next wake-up, at
- * the old term time at the latest; a deadline only ever moves later, except on a loss. */
+ * (the guard then only watches for rwith's death). A later deadline reaches the guard at its
+ * next wake-up, the old term time at the latest; the first one, and an earlier one (a
+ * loss), wake it at once with a signal. */
 void guard_set_deadline(struct guard *guard, uint64_t term_at_ms, uint64_t kill_at_ms);
 
 /* The kill time last set, or 0. */

@@ -57,6 +57,35 @@ def test_stopped_rwith_cannot_let_two_run():
         harness.wait_dead([pid], PROMPT_S, "the command")
 
 
+def test_guard_forked_while_waiting_keeps_the_deadline():
+    """A waiter forks its guard while it waits, long before the lock is granted and the
+    guard has a deadline: the guard must still keep it. The waiter gets the lock, is
+    stopped under a command that ignores SIGTERM, and its command is dead before the next
+    holder starts."""
+    with Scope("frozen-prepared") as sc:
+        srv = sc.redis()
+        lock = sc.lock("prepared")
+        pidfile, ticks = sc.path("pid"), sc.path("ticks")
+        holder = harness.hold(sc, srv.url(), lock)
+        waiter = sc.start(["-r", srv.url(), "-t", "2s", lock, "--", "sh", "-c",
+                           ticking_command(pidfile, ticks)])
+        harness.wait_waiters(sc, srv.url(), lock, 1)
+        time.sleep(0.5)  # its guard is forked and asleep, with no deadline yet
+        harness.finish(holder)
+        pid = int(harness.wait_for_file(pidfile))
+        harness.wait_until(lambda: len(stamps(ticks)) >= 2, 10, "the command to tick")
+        waiter.signal(signal.SIGSTOP)
+        try:
+            second_stamp = sc.path("second")
+            sc.run(["-r", srv.url(), "-w", "20s", lock, "--", "sh", "-c",
+                    f"date +%s.%N > {shlex.quote(second_stamp)}"], timeout=30).expect(0)
+            assert not harness.pid_alive(pid), "the waiter's command still runs"
+            assert stamps(ticks)[-1] < stamps(second_stamp)[0], "the two ran at once"
+        finally:
+            waiter.signal(signal.SIGCONT)
+        waiter.wait(timeout=30).expect(EX_LOST)
+
+
 def test_stopped_rwith_never_continued():
     """rwith stays stopped: the command's group dies on time anyway (by the deadline, within
     the 2 s TTL), and when rwith is then killed nothing of it is left."""
