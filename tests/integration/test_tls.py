@@ -162,7 +162,9 @@ def test_sentinel_over_tls():
         res = sc.run(["-r", url, "--tls-ca", other.ca_cert, lock, "--", "true"])
         res.expect(EX_SERVER, "untrusted sentinels").expect_diagnostic("mymaster", "certificate")
         ready = sc.path("ready")
-        holder = sc.start(["-r", url, "--tls-ca", files.ca_cert, "-t", "2s", lock, "--", "sh",
+        # A TTL well above a failover's length (about a second, more on a loaded machine):
+        # the lock must outlive the time in which nobody can extend it.
+        holder = sc.start(["-r", url, "--tls-ca", files.ca_cert, "-t", "6s", lock, "--", "sh",
                            "-c", harness.sh_ready_then_sleep(ready, 5)])
         harness.wait_for_file(ready)
         sentinels.wait_synced()
