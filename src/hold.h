@@ -47,7 +47,6 @@ struct hold_keeper {
 	struct hold_fd listener; /* --release connects here */
 	struct hold_fd client;   /* a --release waiting for its answer */
 	uv_timer_t client_timer; /* drops a client that asks nothing */
-	bool client_timer_made;
 	uv_loop_t *loop;
 	struct session_outcome *outcome;
 	struct session_hold hold;

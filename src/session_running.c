@@ -300,6 +300,10 @@ static void on_child_exit(struct child *child, int wait_status, void *data) {
  * nested rwith for the same lock joins this hold (see holdenv.h). */
 static void format_hold_value(const struct session *s, char *buf, size_t size) {
 	struct holdenv_entry entry;
+	if (s->join != NULL) {
+		buf[0] = '\0'; /* the joined hold is in the environment already: left as it is */
+		return;
+	}
 	holdenv_entry_init(&entry, false, s->lock.token, s->opts, s->lock.fence);
 	if (holdenv_format(&entry, s->opts->hold_env, buf, size) < 0) {
 		buf[0] = '\0';
