@@ -412,6 +412,44 @@ static void fail_exec(struct child *child, const struct child_spec *spec, int co
 	}
 }
 
+static struct guard spare = {0}; /* pid 0: none */
+
+void child_spare_start(void) {
+	/* A SIGCHLD ignored at start-up would let the kernel reap the guard unseen. */
+	(void)signal(SIGCHLD, SIG_DFL);
+	if (guard_init(&spare) < 0) {
+		return;
+	}
+	if (guard_start(&spare, 0) < 0) {
+		guard_finish(&spare);
+	}
+}
+
+void child_spare_drop(void) {
+	if (spare.pid > 0) {
+		(void)kill(spare.pid, SIGKILL);
+		(void)waitpid(spare.pid, NULL, 0); /* not for long: SIGKILL cannot be caught */
+		guard_reaped(&spare);
+	}
+	guard_finish(&spare);
+}
+
+/* Hands the spare guard to `child`, if one runs still; it may have died before the SIGCHLD
+ * watch existed (a stray kill), which the watch would never report: it is reaped here. */
+static bool take_spare(struct child *child) {
+	if (spare.pid <= 0) {
+		return false;
+	}
+	if (waitpid(spare.pid, NULL, WNOHANG) != 0) {
+		guard_reaped(&spare);
+		child_spare_drop();
+		return false;
+	}
+	child->guard = spare;
+	memset(&spare, 0, sizeof(spare));
+	return true;
+}
+
 struct child *child_prepare(uv_loop_t *loop, struct rw_error *err) {
 	struct child *child = calloc(1, sizeof(*child));
 	if (child == NULL) {
@@ -433,6 +471,9 @@ struct child *child_prepare(uv_loop_t *loop, struct rw_error *err) {
 	int rc = sigwatch_start(&child->sigchld, loop, &chld, on_sigchld, child);
 	if (rc < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot watch SIGCHLD: %s", uv_strerror(rc));
+	} else if (take_spare(child)) {
+		child->group = child->guard.pid;
+		return child;
 	} else if (guard_init(&child->guard) < 0) {
 		error_set(err, RW_ERROR_INTERNAL, "cannot map memory for the guard: %s",
 			strerror(errno));

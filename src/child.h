@@ -58,6 +58,17 @@ struct child_spec {
 	void *data;
 };
 
+/* Starts a spare guard (no deadline, no command) at start-up, before the event loop and the
+ * connections exist: a fork then copies a small address space, and rwith takes few
+ * copy-on-write faults afterwards, so the guard costs a fraction of what it costs once the
+ * lock is granted. The next child_prepare (or child_spawn) takes it over; child_spare_drop
+ * ends it unused. Failing is harmless: child_prepare then forks a guard as usual. */
+void child_spare_start(void);
+
+/* Ends the spare guard if nobody took it: a run that ends before its command, or a waiter
+ * far back in a long queue, which keeps no process for its guard meanwhile. */
+void child_spare_drop(void);
+
 /* Makes the guard (with no deadline yet) and the SIGCHLD watch, with no command: done while
  * rwith waits for the lock, so that starting the command once it is granted costs less.
  * Returns a child for child_start or child_destroy, or NULL with err set. */

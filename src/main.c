@@ -221,8 +221,12 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 		}
 		return report(&outcome, opts, ret_signal);
 	}
+	if (opts->action == ACTION_RUN) {
+		child_spare_start(); /* now, while there is little memory to copy */
+	}
 	int rc = uv_loop_init(&loop);
 	if (rc < 0) {
+		child_spare_drop();
 		log_msg(LOG_ERROR, "cannot set up the event loop: %s; %s", uv_strerror(rc),
 			default_hint(RW_ERROR_INTERNAL));
 		return EXIT_INTERNAL;
@@ -235,6 +239,7 @@ static int run(const struct rw_options *opts, const struct child_startup *startu
 	if (!any_tls || tls_context_create(opts->tls_ca, &tls, &outcome.err) == 0) {
 		run_action(&loop, opts, tls, startup, &keeper, &outcome);
 	}
+	child_spare_drop(); /* unused: the run ended before its command */
 	tls_context_destroy(tls);
 	rc = uv_loop_close(&loop);
 	if (rc < 0) {

@@ -324,6 +324,26 @@ static void arm_deadline(struct node *node) {
 	(void)uv_timer_start(&node->deadline_timer, on_deadline, earliest > now ? earliest - now : 0, 0);
 }
 
+/* Writes what hiredis has queued now, rather than at the loop's next turn: the server starts
+ * on it one poll sooner (the release, the first thing after the command's end, is on the
+ * way before the guard is reaped). Plain connections only (a TLS write may need to read),
+ * and only once connected. A failed write leaves the error in the context: the write
+ * interest stays, and the loop's next turn reports it as usual, never from inside a send. */
+static void write_now(struct node *node) {
+	redisAsyncContext *ac = node->ac;
+	if (ac == NULL || !(ac->c.flags & REDIS_CONNECTED) || ac->c.err != 0) {
+		return;
+	}
+	struct conn_poll *poll = ac->ev.data;
+	if (poll == NULL || poll->tls != NULL) {
+		return;
+	}
+	int done = 0;
+	if (redisBufferWrite(&ac->c, &done) == REDIS_OK && done) {
+		poll_update(poll, UV_READABLE, UV_WRITABLE); /* as hiredis does once written */
+	}
+}
+
 static struct node_request *queue_request(struct node *node, const char *what, uint64_t timeout_ms,
 	node_reply_cb *cb, void *data, int argc, const char **argv, const size_t *argv_len) {
 	struct node_request *req = calloc(1, sizeof(*req));
@@ -347,6 +367,7 @@ static struct node_request *queue_request(struct node *node, const char *what, u
 	}
 	*tail = req;
 	arm_deadline(node);
+	write_now(node);
 	return req;
 }
 

@@ -358,6 +358,8 @@ static void wait_for_wake_up(struct session *s) {
 		 * not keep a process each for it; should this fail, start_command tries again). */
 		struct rw_error ignored = {0};
 		s->child = child_prepare(s->loop, &ignored);
+	} else if (s->child == NULL) {
+		child_spare_drop(); /* far back in a long queue: no process kept meanwhile */
 	}
 	/* --wait needs no look of its own: its timer ends the wait wherever it stands. */
 	uint64_t timeout = waiter_timeout_ms(s->opts->ttl_ms, s->busy.recheck_ms,

@@ -15,6 +15,34 @@
 --   waiter's time runs out, since no event announces an expiry.
 local token, ttl, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[8]
 local position -- in the queue, once known
+
+-- Writes this token's holder entry, with a new fence; returns the fence.
+local function add_holder()
+	local fence = redis.call('INCR', K_FENCE)
+	redis.call('ZADD', K_HOLDERS, now + ttl, token)
+	local meta = fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. mode ..
+		'\n' .. ARGV[6]
+	if mode == 'x' then
+		redis.call('HSET', K_INFO, token, meta, '#mode', mode, '#limit', limit)
+	else
+		redis.call('HSET', K_INFO, token, meta, '#mode', mode)
+	end
+	return fence
+end
+
+-- The common case, in seven commands: nobody holds the lock and nobody waits or watches
+-- (every queued or watching token is in qexp). Then there is nothing to purge, no stored
+-- limit to check, nobody ahead and nobody to wake. A watching single try ('2') takes the
+-- general way, which also drops its wake key. (ZCARD rather than EXISTS: the commands the
+-- documented ACL allows.)
+if ARGV[7] ~= '2' and redis.call('ZCARD', K_HOLDERS) == 0 and
+	redis.call('ZCARD', K_QEXP) == 0 then
+	local fence = add_holder()
+	redis.call('PEXPIRE', K_HOLDERS, ttl)
+	redis.call('PEXPIRE', K_INFO, ttl)
+	return {1, fence}
+end
+
 purge_holders()
 purge_queue()
 
@@ -65,15 +93,10 @@ if eligible then
 	if queued > 0 or ARGV[7] == '2' then
 		leave_queue(queued)
 	end
-	local fence = redis.call('INCR', K_FENCE)
-	redis.call('ZADD', K_HOLDERS, now + ttl, token)
-	local meta = fence .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. now .. '\n' .. mode ..
-		'\n' .. ARGV[6]
+	local fence = add_holder()
 	if mode == 'x' then
-		redis.call('HSET', K_INFO, token, meta, '#mode', mode, '#limit', limit)
 		exclusive = exclusive + 1
 	else
-		redis.call('HSET', K_INFO, token, meta, '#mode', mode)
 		shared = shared + 1
 	end
 	if exclusive + shared == 1 then

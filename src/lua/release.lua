@@ -7,14 +7,20 @@
 -- Returns 1 when this holder still held the lock until now, 0 when it was already gone
 -- (removed, or expired on the server's clock).
 local token, min_hold = ARGV[1], tonumber(ARGV[4])
+local expiry = redis.call('ZSCORE', K_HOLDERS, token)
 if min_hold > 0 then
-	local expiry = redis.call('ZSCORE', K_HOLDERS, token)
 	local _, _, _, since = holder_fields(token)
 	if expiry and tonumber(expiry) > now and since + min_hold > now then
 		redis.call('ZADD', K_HOLDERS, since + min_hold, token)
 		keep_alive(K_HOLDERS, K_INFO)
 		return 1
 	end
+end
+-- The common case, in four commands: the only holder leaves and nobody waits or watches
+-- (qexp is empty: every queued or watching token is in it). Nobody to purge or to wake.
+if expiry and redis.call('ZCARD', K_HOLDERS) == 1 and redis.call('ZCARD', K_QEXP) == 0 then
+	redis.call('DEL', K_HOLDERS, K_INFO)
+	return tonumber(expiry) > now and 1 or 0
 end
 local held = drop_holder(token)
 purge_holders()

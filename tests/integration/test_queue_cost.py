@@ -4,7 +4,9 @@ behind a holder, then each served once, in arrival order; the server's commands 
 queue, and stay within a fixed budget. Counts, not times: nothing here depends on the
 machine's speed (bench/queue_cost.py measures the time)."""
 
-from harness import Holder, Resp, Scope, main, read_file, wait_until
+import os
+
+from harness import Holder, Resp, Scope, main, proc_stat, read_file, wait_until
 
 BUDGET = 60  # commands per waiter served: enqueue, wake-up, acquire, release
 
@@ -49,6 +51,62 @@ def test_commands_per_waiter_do_not_grow_with_the_queue():
         assert long <= BUDGET, f"{long:.1f} commands per waiter with 200 queued (budget {BUDGET})"
         assert long <= short * 1.1, (f"{long:.1f} commands per waiter with 200 queued, "
                                      f"{short:.1f} with 10: the cost grows with the queue")
+
+
+def test_a_free_lock_costs_few_commands():
+    """Taking a free lock nobody waits for, and giving it back, take the scripts' short ways
+    (issue 10): 16 commands in all, counting the two EVALSHA, the commands inside them and
+    the pipelined CLUSTER SLOTS (23 before). Counted on a second run, the scripts cached."""
+    with Scope("q-free") as sc:
+        server = sc.redis()
+        lock = sc.lock("free")
+        sc.run(["-r", server.url(), lock, "--", "true"]).expect(0, "first run")
+        before = total_calls(server)
+        sc.run(["-r", server.url(), lock, "--", "true"]).expect(0, "second run")
+        calls = total_calls(server) - before - 1  # the second INFO
+        assert calls <= 16, f"a run on a free lock cost the server {calls} commands"
+
+
+def live_children(pid):
+    """The live processes whose parent is pid (from /proc: no /proc/PID/task/*/children)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None and st[1] == pid and st[0] not in ("Z", "X", "x"):
+                found.append(int(name))
+    return found
+
+
+def test_only_waiters_near_the_head_keep_a_guard_process():
+    """rwith starts its guard at start-up (issue 10: it costs less then). A waiter far back in
+    a long queue ends it and keeps no process while it waits; the head keeps its guard ready.
+    With 20 queued (more than the 16 that all keep one), the first has one child and the
+    last none; then all are served once each, in order."""
+    with Scope("q-guards") as sc:
+        server = sc.redis()
+        lock = sc.lock("guards")
+        ran = sc.path("ran")
+        holder = Holder(sc, server.url(), lock, "holder", extra=["-t", "300s"])
+        holder.started()
+        waiters = []
+        with Resp(port=server.port) as r:
+            for i in range(20):
+                waiters.append(sc.start(["-r", server.url(), "-t", "300s", lock, "--", "sh",
+                                         "-c", f"echo {i} >> {ran}"]))
+                wait_until(lambda: r.call("ZCARD", f"rwith:{{{lock}}}:queue") == i + 1, 20,
+                           f"waiter {i} to queue")
+        first, last = waiters[0].pid, waiters[-1].pid
+        wait_until(lambda: live_children(last) == [], 20,
+                   "the last waiter to end its guard process")
+        assert len(live_children(first)) == 1, (
+            f"the head waiter keeps its guard ready: children {live_children(first)}")
+        holder.release()
+        holder.wait().expect(0, "holder")
+        for w in waiters:
+            w.wait(timeout=60).expect(0, "waiter")
+        served = [int(x) for x in read_file(ran).split()]
+        assert served == list(range(20)), f"not served once each in arrival order: {served}"
 
 
 if __name__ == "__main__":
