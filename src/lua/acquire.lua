@@ -35,18 +35,20 @@ end
 -- limit to check, nobody ahead and nobody to wake. A watching single try ('2') takes the
 -- general way, which also drops its wake key. (ZCARD rather than EXISTS: the commands the
 -- documented ACL allows.)
-if ARGV[7] ~= '2' and redis.call('ZCARD', K_HOLDERS) == 0 and
-	redis.call('ZCARD', K_QEXP) == 0 then
+local holders = redis.call('ZCARD', K_HOLDERS)
+if ARGV[7] ~= '2' and holders == 0 and redis.call('ZCARD', K_QEXP) == 0 then
 	local fence = add_holder()
 	redis.call('PEXPIRE', K_HOLDERS, ttl)
 	redis.call('PEXPIRE', K_INFO, ttl)
 	return {1, fence}
 end
 
-purge_holders()
+if holders > 0 then
+	holders = holders - purge_holders()
+end
 purge_queue()
 
-local exclusive, shared, stored = lock_shape()
+local exclusive, shared, stored = lock_shape(holders)
 if mode == 'x' and stored and stored ~= limit then
 	return {-1, stored}
 end

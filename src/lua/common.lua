@@ -46,7 +46,7 @@ local function queue_tidy()
 	end
 end
 
--- Forgets holders whose time ran out, PURGE_MAX at a time.
+-- Forgets holders whose time ran out, PURGE_MAX at a time; returns how many it forgot.
 local function purge_holders()
 	local gone = redis.call('ZRANGEBYSCORE', K_HOLDERS, '-inf', now, 'LIMIT', 0, PURGE_MAX)
 	if #gone > 0 then
@@ -54,6 +54,7 @@ local function purge_holders()
 		redis.call('HDEL', K_INFO, unpack(gone))
 		holders_tidy()
 	end
+	return #gone
 end
 
 -- Forgets waiters that stopped renewing their place (crashed, killed, cut off), PURGE_MAX
@@ -99,9 +100,10 @@ local function holder_fields(token)
 end
 
 -- The lock's shape: how many hold it exclusively and how many shared, and the --limit
--- stored with it (nil when none is). At most two commands, whatever the number of holders.
-local function lock_shape()
-	local count = redis.call('ZCARD', K_HOLDERS)
+-- stored with it (nil when none is). At most two commands, whatever the number of holders;
+-- one when the caller knows the number of holders (`count`).
+local function lock_shape(count)
+	count = count or redis.call('ZCARD', K_HOLDERS)
 	if count == 0 then
 		return 0, 0, nil -- the info hash went with the last holder
 	end
@@ -176,9 +178,12 @@ local function wake_heads(limit, ttl, exclusive, shared)
 	end
 end
 
--- Removes one holder, if present; returns whether it still held the lock until now.
-local function drop_holder(token)
-	local expiry = redis.call('ZSCORE', K_HOLDERS, token)
+-- Removes one holder, if present; returns whether it still held the lock until now. The
+-- caller may pass the holder's expiry when it read it already (false: not a holder).
+local function drop_holder(token, expiry)
+	if expiry == nil then
+		expiry = redis.call('ZSCORE', K_HOLDERS, token)
+	end
 	if not expiry then
 		return false
 	end

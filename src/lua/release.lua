@@ -18,13 +18,19 @@ if min_hold > 0 then
 end
 -- The common case, in four commands: the only holder leaves and nobody waits or watches
 -- (qexp is empty: every queued or watching token is in it). Nobody to purge or to wake.
-if expiry and redis.call('ZCARD', K_HOLDERS) == 1 and redis.call('ZCARD', K_QEXP) == 0 then
+local holders = redis.call('ZCARD', K_HOLDERS)
+if expiry and holders == 1 and redis.call('ZCARD', K_QEXP) == 0 then
 	redis.call('DEL', K_HOLDERS, K_INFO)
 	return tonumber(expiry) > now and 1 or 0
 end
-local held = drop_holder(token)
-purge_holders()
-local exclusive, shared, stored = lock_shape()
+local held = drop_holder(token, expiry or false)
+if expiry then
+	holders = holders - 1
+end
+if holders > 0 then
+	holders = holders - purge_holders()
+end
+local exclusive, shared, stored = lock_shape(holders)
 if exclusive + shared == 0 then
 	redis.call('DEL', K_HOLDERS, K_INFO)
 end
