@@ -16,11 +16,16 @@ if min_hold > 0 then
 		return 1
 	end
 end
--- The common case, in four commands: the only holder leaves and nobody waits or watches
--- (qexp is empty: every queued or watching token is in it). Nobody to purge or to wake.
+-- The common case: the only holder leaves. The lock's keys go with it; when nobody waits or
+-- watches (qexp is empty: every queued or watching token is in it) that is all, in four
+-- commands, else the next waiters are woken.
 local holders = redis.call('ZCARD', K_HOLDERS)
-if expiry and holders == 1 and redis.call('ZCARD', K_QEXP) == 0 then
+if expiry and holders == 1 then
 	redis.call('DEL', K_HOLDERS, K_INFO)
+	if redis.call('ZCARD', K_QEXP) > 0 then
+		purge_queue()
+		wake_heads(tonumber(ARGV[3]), tonumber(ARGV[2]), 0, 0)
+	end
 	return tonumber(expiry) > now and 1 or 0
 end
 local held = drop_holder(token, expiry or false)
