@@ -349,12 +349,13 @@ static void on_sigchld(struct sigwatch *watch, int sig, void *data) {
 	reap(data);
 }
 
-static void kill_guard(struct child *child) {
-	if (child->guard.pid > 0) {
-		(void)kill(child->guard.pid, SIGKILL);
+/* Ends a guard process, if one runs, and reaps it. */
+static void kill_guard(struct guard *guard) {
+	if (guard->pid > 0) {
+		(void)kill(guard->pid, SIGKILL);
 		/* Cannot block for long: SIGKILL cannot be caught. */
-		(void)waitpid(child->guard.pid, NULL, 0);
-		guard_reaped(&child->guard);
+		(void)waitpid(guard->pid, NULL, 0);
+		guard_reaped(guard);
 	}
 }
 
@@ -401,7 +402,7 @@ static int start_both(struct child *child, const struct child_spec *spec, char *
 static void fail_exec(struct child *child, const struct child_spec *spec, int code,
 	struct rw_error *err) {
 	const char *what = spec->shell_command ? "/bin/sh" : spec->argv[0];
-	kill_guard(child); /* the command that could not exec was reaped */
+	kill_guard(&child->guard); /* the command that could not exec was reaped */
 	take_terminal_back(child);
 	if (code == ENOENT || code == ENOTDIR) {
 		error_set(err, RW_ERROR_NOT_FOUND, "cannot run '%s': %s", what, strerror(code));
@@ -426,11 +427,7 @@ void child_spare_start(void) {
 }
 
 void child_spare_drop(void) {
-	if (spare.pid > 0) {
-		(void)kill(spare.pid, SIGKILL);
-		(void)waitpid(spare.pid, NULL, 0); /* not for long: SIGKILL cannot be caught */
-		guard_reaped(&spare);
-	}
+	kill_guard(&spare);
 	guard_finish(&spare);
 }
 
@@ -442,7 +439,7 @@ static bool take_spare(struct child *child) {
 	}
 	if (waitpid(spare.pid, NULL, WNOHANG) != 0) {
 		guard_reaped(&spare);
-		child_spare_drop();
+		guard_finish(&spare);
 		return false;
 	}
 	child->guard = spare;
@@ -505,7 +502,7 @@ int child_start(struct child *child, const struct child_spec *spec, struct rw_er
 		fail_exec(child, spec, code, err);
 	}
 	if (code != 0) {
-		kill_guard(child);
+		kill_guard(&child->guard);
 		close_child(child);
 		return -1;
 	}
@@ -685,7 +682,7 @@ bool child_group_alive(struct child *child) {
 	if (child->adopted) {
 		return false; /* its group is not ours to wait for */
 	}
-	kill_guard(child);
+	kill_guard(&child->guard);
 	return child->group > 0 && (kill(-child->group, 0) == 0 || errno == EPERM);
 }
 
@@ -697,7 +694,7 @@ void child_destroy(struct child *child) {
 		close_owner(child);
 		return;
 	}
-	kill_guard(child);
+	kill_guard(&child->guard);
 	if (child->command_pid > 0) {
 		/* Only reached on an internal error: do not leave the command behind. */
 		(void)kill(-child->group, SIGKILL);
