@@ -334,14 +334,18 @@ static void reap(struct child *child) {
 			continue;
 		}
 		child->command_pid = 0;
-		/* The guard's work is done; let it die while the owner releases the lock, rather
-		 * than after (it is reaped in child_destroy or child_group_alive). */
+		take_terminal_back(child);
+		child->on_exit(child, status, child->data);
+		/* The guard's work is done; it dies while the owner waits for the release's
+		 * answer, not before the release leaves: woken by SIGKILL, the dying guard would
+		 * take rwith's CPU first. It is reaped in child_destroy or child_group_alive. If
+		 * the owner destroyed child in on_exit, the guard is already reaped (pid 0) and
+		 * child is still readable: it is freed only when the loop closes this SIGCHLD
+		 * watch (close_child). */
 		if (child->guard.pid > 0) {
 			(void)kill(child->guard.pid, SIGKILL);
 		}
-		take_terminal_back(child);
-		child->on_exit(child, status, child->data);
-		return; /* the owner may have destroyed child */
+		return;
 	}
 }
 
