@@ -43,6 +43,8 @@ if ARGV[7] ~= '2' and holders == 0 and redis.call('ZCARD', K_QEXP) == 0 then
 	return {1, fence}
 end
 
+-- @helpers from common.lua go here: the short way above never creates their closures.
+
 if holders > 0 then
 	holders = holders - purge_holders()
 end

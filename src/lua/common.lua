@@ -1,5 +1,7 @@
 -- common: definitions every script starts with; tools/embed_lua.py puts this file in front
--- of each of them at build time, so each script on the server is still self-contained.
+-- of each of them at build time, so each script on the server is still self-contained. The
+-- helper functions (from the @helpers line on) go where the script has its own @helpers
+-- line, if it has one: a short way above that line costs the server no closures.
 --
 -- KEYS[1]  holders  ZSET  holder token -> expiry (server ms)
 -- KEYS[2]  info     HASH  holder token -> "fence\nhost\npid\nsince_ms\nmode\ntask" (mode 'x'
@@ -31,6 +33,9 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local PURGE_MAX = 100
 local unpack = unpack or table.unpack
+
+-- @helpers: what follows is put where a script has this line (after its short way, so that a
+-- run that takes the short way never creates these closures), else right here.
 
 -- Deletes the holders' keys once nobody holds the lock (the stored limit and mode with them).
 local function holders_tidy()
@@ -148,6 +153,9 @@ local function admissible(limit, exclusive, shared)
 				exclusive = exclusive + 1
 			end
 			result[#result + 1] = batch[i]
+		end
+		if #batch < 32 then
+			return result -- a short batch was the queue's end: no need to ask for more
 		end
 		offset = offset + 16
 	end

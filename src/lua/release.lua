@@ -8,6 +8,24 @@
 -- (removed, or expired on the server's clock).
 local token, min_hold = ARGV[1], tonumber(ARGV[4])
 local expiry = redis.call('ZSCORE', K_HOLDERS, token)
+-- The common case: the only holder leaves, with no minimum hold to keep. The lock's keys go
+-- with it; when nobody waits or watches (qexp is empty: every queued or watching token is in
+-- it) that is all, in four commands and before the helpers below exist, else the next
+-- waiters are woken.
+local holders, keys_gone
+if expiry and min_hold <= 0 then
+	holders = redis.call('ZCARD', K_HOLDERS)
+	if holders == 1 then
+		redis.call('DEL', K_HOLDERS, K_INFO)
+		if redis.call('ZCARD', K_QEXP) == 0 then
+			return tonumber(expiry) > now and 1 or 0
+		end
+		keys_gone = true
+	end
+end
+
+-- @helpers from common.lua go here.
+
 if min_hold > 0 then
 	local _, _, _, since = holder_fields(token)
 	if expiry and tonumber(expiry) > now and since + min_hold > now then
@@ -16,13 +34,12 @@ if min_hold > 0 then
 		return 1
 	end
 end
--- The common case: the only holder leaves. The lock's keys go with it; when nobody waits or
--- watches (qexp is empty: every queued or watching token is in it) that is all, in four
--- commands, else the next waiters are woken.
-local holders = redis.call('ZCARD', K_HOLDERS)
+holders = holders or redis.call('ZCARD', K_HOLDERS)
 if expiry and holders == 1 then
-	redis.call('DEL', K_HOLDERS, K_INFO)
-	if redis.call('ZCARD', K_QEXP) > 0 then
+	if not keys_gone then
+		redis.call('DEL', K_HOLDERS, K_INFO)
+	end
+	if keys_gone or redis.call('ZCARD', K_QEXP) > 0 then
 		purge_queue()
 		wake_heads(tonumber(ARGV[3]), tonumber(ARGV[2]), 0, 0)
 	end
