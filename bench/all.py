@@ -75,12 +75,12 @@ def handoff(rwith):
     """(the median of three runs' hand-off ratios, all three, throughput rates)."""
     ratios = []
     for _ in range(3):  # one run moves by ±0.2 on a shared 2-core machine
-        out = script("handoff.py", rwith)
+        out = script("handoff.py", rwith, "--rounds", "3")
         ratios.append(float(re.search(r"ratio of medians rwith/flock: ([\d.]+)x", out).group(1)))
     rates = {}
     for contenders, sections in ((8, 25), (2, 100)):
         text = script("handoff.py", rwith, "-k", str(contenders), "-s", str(sections),
-                      "--hold", "0")
+                      "--hold", "0", "--rounds", "3")
         per_tool = {}
         for line in text.splitlines():
             for tool, row in (("flock", "flock FILE CMD"), ("rwith", "rwith LOCK -- CMD")):

@@ -148,7 +148,7 @@ def main():
     ap.add_argument("-s", "--sections", type=int, default=10, help="sections per contender")
     ap.add_argument("--hold", type=float, default=0.02, help="seconds inside each section")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="repeat flock/rwith alternately and pool the samples")
+                    help="repeat the workloads, in a turning order, and pool the samples")
     args = ap.parse_args()
     if not (1 <= args.contenders <= 200 and 1 <= args.sections <= 10000
             and 0 <= args.hold <= 10 and 1 <= args.rounds <= 100):
@@ -181,7 +181,10 @@ def main():
         walls = {name: [] for name in tools}
         problems = []
         for rnd in range(args.rounds):
-            for name, argv in tools.items():
+            # The order turns each round: what runs first meets a machine warmed differently.
+            order = list(tools.items())
+            order = order[rnd % len(order):] + order[:rnd % len(order)]
+            for name, argv in order:
                 if name.startswith("no lock"):
                     k, s, tool = 1, min(args.sections * 2, 50), []
                 else:
