@@ -43,7 +43,48 @@ if ARGV[7] ~= '2' and holders == 0 and redis.call('ZCARD', K_QEXP) == 0 then
 	return {1, fence}
 end
 
--- @helpers from common.lua go here: the short way above never creates their closures.
+-- The answer when the lock is not taken now: the holder that expires first (`first`, from
+-- ZRANGE WITHSCORES; '' and zeros when nobody holds it), this waiter's place and the queue's
+-- length, and when to look again at the latest (`recheck`, also bounded by that holder's
+-- expiry).
+local function not_now(first, position, queued, recheck)
+	local host, pid, task, since, ttl_left, fence = '', 0, '', 0, 0, 0
+	if #first > 0 then
+		fence, host, pid, since, task = holder_fields(first[1])
+		ttl_left = tonumber(first[2]) - now
+		recheck = math.min(recheck, ttl_left)
+	end
+	return {0, host, pid, task, since, ttl_left, fence, now, position, queued,
+		math.max(recheck, 0)}
+end
+
+-- A queued writer's periodic look, under --limit 1 (a waiter's most frequent call, every
+-- half TTL for as long as it waits): while the waiter right ahead of it is alive, it is not
+-- at the queue's head, so it cannot hold the lock, whatever the holders do. Then renewing
+-- its place is all there is to do, in about half the general way's commands and none of its
+-- walks; purging and waking are left to the waiters at the head, which take the general way.
+-- Only when the first holder has not expired either, so the answer is what the general way
+-- would give; and only when no other --limit is stored, with which the general way answers
+-- -1 or may admit more than the head.
+local rank -- this waiter's place as the short way found it: false when not queued
+if ARGV[7] == '1' and mode == 'x' and limit == 1 then
+	rank = redis.call('ZRANK', K_QUEUE, token)
+	if rank and rank > 0 then
+		local ahead = redis.call('ZRANGE', K_QUEUE, rank - 1, rank - 1)
+		local ahead_expiry = tonumber(redis.call('ZSCORE', K_QEXP, ahead[1]) or 0)
+		local first = redis.call('ZRANGE', K_HOLDERS, 0, 0, 'WITHSCORES')
+		local stored = holders > 0 and redis.call('HGET', K_INFO, '#limit')
+		if ahead_expiry > now and (#first == 0 or tonumber(first[2]) > now) and
+				(not stored or stored == '1') then
+			redis.call('ZADD', K_QEXP, now + ttl, token)
+			keep_alive(K_QEXP, K_QUEUE, K_SEQ)
+			return not_now(first, rank, redis.call('ZCARD', K_QUEUE),
+				math.min(ttl, ahead_expiry - now))
+		end
+	end
+end
+
+-- @helpers from common.lua go here: the short ways above never create their closures.
 
 if holders > 0 then
 	holders = holders - purge_holders()
@@ -120,7 +161,8 @@ if ARGV[7] == '2' then
 	redis.call('ZADD', K_WATCH, now + ttl, token)
 	keep_alive(K_QEXP, K_QUEUE, K_SEQ, K_WATCH)
 elseif ARGV[7] == '1' then
-	if not redis.call('ZSCORE', K_QUEUE, token) then
+	-- (Not queued before the purges is not queued after them; queued may have changed.)
+	if rank == false or not redis.call('ZSCORE', K_QUEUE, token) then
 		local arrival = redis.call('INCR', K_SEQ) * 2 + (mode == 's' and 1 or 0)
 		redis.call('ZADD', K_QUEUE, arrival, token)
 		queued = queued + 1
@@ -133,13 +175,6 @@ elseif ARGV[7] == '1' then
 end
 
 local recheck = ttl
-local host, pid, task, since, ttl_left, fence = '', 0, '', 0, 0, 0
-local first = redis.call('ZRANGE', K_HOLDERS, 0, 0, 'WITHSCORES')
-if #first > 0 then
-	fence, host, pid, since, task = holder_fields(first[1])
-	ttl_left = tonumber(first[2]) - now
-	recheck = math.min(recheck, ttl_left)
-end
 -- Watching the waiter right ahead is enough: if it dies, its place expires, and whoever
 -- is behind a dead waiter watches it in turn, so nobody waits more than a TTL for a
 -- crashed waiter, and each look costs O(1) however long the queue is.
@@ -153,4 +188,4 @@ if position and position > 0 then
 elseif not position then
 	position = -1
 end
-return {0, host, pid, task, since, ttl_left, fence, now, position, queued, math.max(recheck, 0)}
+return not_now(redis.call('ZRANGE', K_HOLDERS, 0, 0, 'WITHSCORES'), position, queued, recheck)

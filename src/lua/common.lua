@@ -34,8 +34,33 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local PURGE_MAX = 100
 local unpack = unpack or table.unpack
 
--- @helpers: what follows is put where a script has this line (after its short way, so that a
--- run that takes the short way never creates these closures), else right here.
+-- Lets `zset` and the other keys given expire with the longest-lived entry of `zset`, after
+-- an entry was added or extended; deletes them when it is empty. (Removing entries needs
+-- no call: the keys then outlive their entries a little, or the tidy functions delete them.)
+local function keep_alive(zset, ...)
+	local last = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
+	if #last == 0 then
+		redis.call('DEL', zset, ...)
+		return
+	end
+	local keep = math.max(1, tonumber(last[2]) - now)
+	redis.call('PEXPIRE', zset, keep)
+	for _, key in ipairs({...}) do
+		redis.call('PEXPIRE', key, keep)
+	end
+end
+
+-- A holder's record: fence, host, pid, since, task, mode ('?' values when it has none).
+local function holder_fields(token)
+	local meta = redis.call('HGET', K_INFO, token) or ''
+	local fence, host, pid, since, mode, task =
+		string.match(meta, '^(%d+)\n([^\n]*)\n(%d+)\n(%d+)\n([sx])\n(.*)$')
+	return tonumber(fence) or 0, host or '?', tonumber(pid) or 0, tonumber(since) or 0,
+		task or '', mode or 'x'
+end
+
+-- @helpers: what follows is put where a script has this line (after its short ways, so that
+-- a run that takes a short way never creates these closures), else right here.
 
 -- Deletes the holders' keys once nobody holds the lock (the stored limit and mode with them).
 local function holders_tidy()
@@ -77,31 +102,6 @@ local function purge_queue()
 		redis.call('DEL', unpack(wake_keys))
 		queue_tidy()
 	end
-end
-
--- Lets `zset` and the other keys given expire with the longest-lived entry of `zset`, after
--- an entry was added or extended; deletes them when it is empty. (Removing entries needs
--- no call: the keys then outlive their entries a little, or the tidy functions delete them.)
-local function keep_alive(zset, ...)
-	local last = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
-	if #last == 0 then
-		redis.call('DEL', zset, ...)
-		return
-	end
-	local keep = math.max(1, tonumber(last[2]) - now)
-	redis.call('PEXPIRE', zset, keep)
-	for _, key in ipairs({...}) do
-		redis.call('PEXPIRE', key, keep)
-	end
-end
-
--- A holder's record: fence, host, pid, since, task, mode ('?' values when it has none).
-local function holder_fields(token)
-	local meta = redis.call('HGET', K_INFO, token) or ''
-	local fence, host, pid, since, mode, task =
-		string.match(meta, '^(%d+)\n([^\n]*)\n(%d+)\n(%d+)\n([sx])\n(.*)$')
-	return tonumber(fence) or 0, host or '?', tonumber(pid) or 0, tonumber(since) or 0,
-		task or '', mode or 'x'
 end
 
 -- The lock's shape: how many hold it exclusively and how many shared, and the --limit

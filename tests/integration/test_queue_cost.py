@@ -67,6 +67,60 @@ def test_a_free_lock_costs_few_commands():
         assert calls <= 16, f"a run on a free lock cost the server {calls} commands"
 
 
+def calls_by_command(server):
+    """{command: calls} from INFO commandstats (the INFO itself not yet counted)."""
+    with server.client() as c:
+        text = c.call("INFO", "commandstats").decode()
+    calls = {}
+    for line in text.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[8:].partition(":")
+            calls[name] = int(rest.split("calls=")[1].split(",")[0])
+    return calls
+
+
+def test_a_waiter_behind_another_renews_its_place_cheaply():
+    """A waiter's most frequent call is its periodic look (every half TTL, to renew its place).
+    Behind a live waiter, under --limit 1, it cannot be at the head, so the acquire script
+    takes a short way: at most 16 commands per look, counting its BLPOP and EVALSHA (20 on
+    the general way). Its place is renewed, not lost and taken again: its arrival number is
+    the same after several TTLs; then both are served, in order."""
+    with Scope("q-look") as sc:
+        server = sc.redis()
+        lock = sc.lock("look")
+        queue = f"rwith:{{{lock}}}:queue"
+        ran = sc.path("ran")
+        holder = Holder(sc, server.url(), lock, "holder", extra=["-t", "300s"])
+        holder.started()
+        waiters = []
+        with Resp(port=server.port) as r:
+            for i, ttl in enumerate(["300s", "2s"]):  # the second looks every second
+                waiters.append(sc.start(["-r", server.url(), "-t", ttl, lock, "--", "sh", "-c",
+                                         f"echo {i} >> {ran}"]))
+                wait_until(lambda: r.call("ZCARD", queue) == i + 1, 20, f"waiter {i} to queue")
+            places = r.call("ZRANGE", queue, 0, -1, "WITHSCORES")
+            before = calls_by_command(server)
+            wait_until(lambda: calls_by_command(server).get("blpop", 0)
+                       >= before.get("blpop", 0) + 4, 30, "four looks of the second waiter")
+            after = calls_by_command(server)
+            # A look is a BLPOP and the EVALSHA pipelined behind it: a snapshot taken between
+            # the two counts one of them without the other, so divide by the larger count.
+            looks = max(after["blpop"] - before.get("blpop", 0),
+                        after.get("evalsha", 0) - before.get("evalsha", 0))
+            infos = after["info"] - before["info"]  # the polls above, and this test's last
+            calls = sum(after.values()) - sum(before.values()) - infos
+            per_look = calls / looks
+            assert per_look <= 16, f"{per_look:.1f} commands per look ({calls} for {looks})"
+            assert r.call("ZRANGE", queue, 0, -1, "WITHSCORES") == places, (
+                "the second waiter's place changed while it renewed it")
+        holder.release()
+        holder.wait().expect(0, "holder")
+        for w in waiters:
+            w.wait(timeout=60).expect(0, "waiter")
+        served = [int(x) for x in read_file(ran).split()]
+        assert served == [0, 1], f"not served once each in arrival order: {served}"
+
+
 def live_children(pid):
     """The live processes whose parent is pid (from /proc: no /proc/PID/task/*/children)."""
     found = []
