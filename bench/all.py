@@ -95,8 +95,9 @@ def queue_cost(rwith):
     rows = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 6 and parts[0].isdigit():
-            rows[int(parts[0])] = (float(parts[1]), float(parts[4]))
+        if len(parts) >= 8 and parts[0].isdigit():
+            rows[int(parts[0])] = (float(parts[1]), float(parts[4]), parts[6],
+                                   float(parts[7]))
     return rows
 
 
@@ -122,7 +123,8 @@ def section(start, ratio, ratios, rates, queue, runs):
                          + (" (target ≥ 0.9×)" if k == 8 else ""))
     lines += ["", "A long queue (bench/queue_cost.py): "
               + "; ".join(f"N={n}: {c:.1f} commands and {u:.0f} µs of server time per waiter"
-                          for n, (c, u) in sorted(queue.items())), ""]
+                          f" (served in {served}, {looks:.2f} periodic looks per waiter)"
+                          for n, (c, u, served, looks) in sorted(queue.items())), ""]
     if 100 in queue and 3000 in queue:
         lines[-1:] = [f"(server time per waiter, N=3000 against N=100: "
                       f"**{queue[3000][1] / queue[100][1]:.2f}×**, target ≤ 1.5×).", ""]

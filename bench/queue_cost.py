@@ -6,7 +6,10 @@ For each N (default 100, 1000, 3000) the bench reads `INFO commandstats` before 
 start and after the last one is done, and reports per waiter: the commands the server ran
 (commands inside scripts included, the bench's own INFO taken out) and the server time spent
 in scripts and BLPOP (the usec of EVALSHA/EVAL/BLPOP, which include the commands they ran);
-and the time per script call (EVALSHA/EVAL alone). It checks that every waiter ran exactly once and in arrival order (exit
+and the time per script call (EVALSHA/EVAL alone); and the periodic looks per waiter: the
+BLPOPs that ran out of time (every half TTL a waiter renews its place), which grow with how
+long the waiters wait (the number ahead times the time of a hand-off on this machine), not
+with the queue's length as such. It checks that every waiter ran exactly once and in arrival order (exit
 status 1 otherwise).
 
 Starts its own redis-server on a free 127.0.0.1 port and stops it by PID; every process it
@@ -84,7 +87,12 @@ def measure(procs, workdir, env, rwith, port, n, ttl):
     scripts = sum(after.get(c, (0, 0))[0] - before.get(c, (0, 0))[0]
                   for c in ("evalsha", "eval"))
     enqueue_calls = sum(queued[c][0] - before.get(c, (0, 0))[0] for c in queued) - 1
+    # Each waiter blocks once until it is woken; every further BLPOP is a periodic look (its
+    # time ran out first: every half TTL, to renew its place), whose number grows with how
+    # long it waits, not with the queue's length as such.
+    blpops = after.get("blpop", (0, 0))[0] - before.get("blpop", (0, 0))[0]
     return {"n": n, "calls": calls / n, "enqueue_calls": enqueue_calls / n,
+            "looks": max(0, blpops - n) / n,
             "usec": usec / n, "per_script_usec": script_usec / max(1, scripts),
             "scripts": scripts / n, "served_s": served_s}
 
@@ -105,11 +113,12 @@ def main():
     def body(procs, workdir, env, rwith, url, port):
         rows = [measure(procs, workdir, env, rwith, port, n, args.ttl) for n in sizes]
         print(f"{'N':>6} {'commands/waiter':>16} {'(enqueue)':>10} {'scripts/waiter':>15} "
-              f"{'server us/waiter':>17} {'us/script':>10} {'served in':>10}")
+              f"{'server us/waiter':>17} {'us/script':>10} {'served in':>10} "
+              f"{'looks/waiter':>13}")
         for row in rows:
             print(f"{row['n']:>6} {row['calls']:>16.1f} {row['enqueue_calls']:>10.1f} "
                   f"{row['scripts']:>15.2f} {row['usec']:>17.1f} {row['per_script_usec']:>10.1f} "
-                  f"{row['served_s']:>9.1f}s")
+                  f"{row['served_s']:>9.1f}s {row['looks']:>13.2f}")
         first, last = rows[0], rows[-1]
         print(f"server time per waiter, N={last['n']} / N={first['n']}: "
               f"{last['usec'] / first['usec']:.2f}x (target <= 1.5x); every waiter served "
