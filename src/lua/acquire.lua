@@ -66,9 +66,21 @@ end
 -- Only when the first holder has not expired either, so the answer is what the general way
 -- would give; and only when no other --limit is stored, with which the general way answers
 -- -1 or may admit more than the head.
-local rank -- this waiter's place as the short way found it: false when not queued
+local rank -- this waiter's place as the short ways found it: false when not queued
+local held -- its expiry as a holder, as they found it: false when it holds nothing
 if ARGV[7] == '1' and mode == 'x' and limit == 1 then
 	rank = redis.call('ZRANK', K_QUEUE, token)
+	if rank == false and holders > 0 then
+		-- Asked again by a holder: a grant that came late (counted from when the request
+		-- was sent, it may have little time left), or whose answer was lost. Its grant is
+		-- renewed, with its fence, unless it has expired: then the general way queues it.
+		held = redis.call('ZSCORE', K_HOLDERS, token)
+		if held and tonumber(held) > now then
+			redis.call('ZADD', K_HOLDERS, now + ttl, token)
+			keep_alive(K_HOLDERS, K_INFO)
+			return {1, (holder_fields(token))}
+		end
+	end
 	if rank and rank > 0 then
 		local ahead = redis.call('ZRANGE', K_QUEUE, rank - 1, rank - 1)
 		local ahead_expiry = tonumber(redis.call('ZSCORE', K_QEXP, ahead[1]) or 0)
@@ -112,9 +124,10 @@ local function leave_queue(queued)
 end
 
 -- This very rwith holds it already: it never read the answer that granted it (a retry after
--- a lost connection, or a quorum round that gave up before this server answered). Grant it
--- again, with its own fence, rather than make it wait for itself.
-if exclusive + shared > 0 and redis.call('ZSCORE', K_HOLDERS, token) then
+-- a lost connection, or a quorum round that gave up before this server answered), or the
+-- answer came late. Grant it again, with its own fence, rather than make it wait for itself.
+-- (A writer that waits, under --limit 1, is answered by the short way above.)
+if exclusive + shared > 0 and held ~= false and redis.call('ZSCORE', K_HOLDERS, token) then
 	leave_queue(0)
 	redis.call('ZADD', K_HOLDERS, now + ttl, token)
 	keep_alive(K_HOLDERS, K_INFO)
