@@ -12,6 +12,9 @@ long the waiters wait (the number ahead times the time of a hand-off on this mac
 with the queue's length as such. It checks that every waiter ran exactly once and in arrival order (exit
 status 1 otherwise).
 
+Then the cost of one periodic look on its own: behind a holder and a waiter, a waiter with a
+2 s TTL renews its place every second; commands and server time per look.
+
 Starts its own redis-server on a free 127.0.0.1 port and stops it by PID; every process it
 starts is killed by process group at the end, also on Ctrl-C or failure.
 Usage: bench/queue_cost.py [RWITH] [--sizes 100,1000,3000] [--ttl 30s]"""
@@ -97,6 +100,36 @@ def measure(procs, workdir, env, rwith, port, n, ttl):
             "scripts": scripts / n, "served_s": served_s}
 
 
+def look_cost(procs, workdir, env, rwith, port, looks=10):
+    """Commands and server µs per periodic look: a holder and a waiter with a long TTL, and
+    behind them a waiter with a 2 s TTL, which looks every second; read over `looks` looks."""
+    lock = "bench-look"
+    r = Redis(port)
+    queue_key = f"rwith:{{{lock}}}:queue"
+    held = os.path.join(workdir, f"{lock}.held")
+    procs.spawn([rwith, "-t", "600s", lock, "--", "sh", "-c", f': > "{held}"; sleep 600'],
+                        env)
+    wait_for(lambda: os.path.exists(held), 20, "the holder")
+    for i, ttl in enumerate(["600s", "2s"]):
+        procs.spawn([rwith, "-t", ttl, lock, "--", "true"], env)
+        wait_for(lambda: r.call("ZCARD", queue_key) == i + 1, 20, f"waiter {i} to queue")
+    before = commandstats(r)
+    wait_for(lambda: commandstats(r).get("evalsha", (0, 0))[0]
+             >= before.get("evalsha", (0, 0))[0] + looks, looks * 3 + 20, f"{looks} looks")
+    after = commandstats(r)
+    r.close()  # the three are left to the run's cleanup
+    # A look is a BLPOP and the EVALSHA behind it. A snapshot may fall between the two, but
+    # never inside a script: commands per look are those of the scripts, per EVALSHA, plus
+    # one for the BLPOP.
+    n = after["evalsha"][0] - before.get("evalsha", (0, 0))[0]
+    blpops = after["blpop"][0] - before.get("blpop", (0, 0))[0]
+    infos = after["info"][0] - before.get("info", (0, 0))[0]
+    calls = (sum(v[0] for v in after.values()) - sum(v[0] for v in before.values()) - infos
+             - blpops + n)
+    usec = sum(after.get(c, (0, 0))[1] - before.get(c, (0, 0))[1] for c in SCRIPT_COMMANDS)
+    return calls / n, usec / n
+
+
 def subprocess_devnull():
     return open(os.devnull, "wb")
 
@@ -119,6 +152,9 @@ def main():
             print(f"{row['n']:>6} {row['calls']:>16.1f} {row['enqueue_calls']:>10.1f} "
                   f"{row['scripts']:>15.2f} {row['usec']:>17.1f} {row['per_script_usec']:>10.1f} "
                   f"{row['served_s']:>9.1f}s {row['looks']:>13.2f}")
+        calls, usec = look_cost(procs, workdir, env, rwith, port)
+        print(f"a periodic look (a waiter behind another renews its place every half TTL): "
+              f"{calls:.1f} commands, {usec:.0f} us of server time")
         first, last = rows[0], rows[-1]
         print(f"server time per waiter, N={last['n']} / N={first['n']}: "
               f"{last['usec'] / first['usec']:.2f}x (target <= 1.5x); every waiter served "
