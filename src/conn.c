@@ -859,11 +859,14 @@ struct conn *conn_create(uv_loop_t *loop, const struct rw_endpoint *ep,
 	if (conn == NULL) {
 		return NULL;
 	}
-	conn->nodes = calloc(MAX_NODES, sizeof(*conn->nodes));
+	/* Not calloc: zeroing the whole table (36 KB) would touch every page of it, each a page
+	 * fault at start-up. find_or_add clears each entry it adds; only node_count are read. */
+	conn->nodes = malloc(MAX_NODES * sizeof(*conn->nodes));
 	if (conn->nodes == NULL) {
 		free(conn);
 		return NULL;
 	}
+	memset(&conn->nodes[0], 0, sizeof(conn->nodes[0]));
 	conn->loop = loop;
 	conn->url = *ep;
 	conn->tls = tls;
