@@ -14,6 +14,7 @@
 #include "node.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,8 +284,26 @@ static int poll_attach(redisAsyncContext *ac, uv_loop_t *loop, const struct tls_
 
 /* ---- requests and deadlines --------------------------------------------------------- */
 
+/* Reads what has arrived, as the poll callback would. After rwith was stopped (SIGSTOP, a
+ * frozen VM) past a deadline, the loop runs its timers before it polls: the answer may be
+ * waiting in the socket, and the server is not silent for rwith's own absence. */
+static void read_arrived(struct node *node) {
+	if (node->ac == NULL || !(node->ac->c.flags & REDIS_CONNECTED)) {
+		return;
+	}
+	struct pollfd ready = {.fd = node->ac->c.fd, .events = POLLIN};
+	if (poll(&ready, 1, 0) == 1) {
+		struct conn_poll *watch = node->ac->ev.data;
+		on_poll(&watch->handle, 0, UV_READABLE);
+	}
+}
+
 static void on_deadline(uv_timer_t *timer) {
 	struct node *node = timer->data;
+	read_arrived(node);
+	if (node->broken || node->destroying) {
+		return; /* what it read ended the connection, and reported it */
+	}
 	uint64_t now = clock_mono_ms();
 	for (struct node_request *req = node->pending; req; req = req->next) {
 		if (req->deadline_ms <= now) {

@@ -105,7 +105,9 @@ def test_grant_to_a_stopped_waiter_is_not_used_late():
     lock at once, even while the waiter is stopped. If it stays stopped past its TTL, the
     grant runs out and the next waiter takes the lock; when the first continues, it must not
     run its command on that stale grant (the two would run at once): it asks again, waits
-    for the other, and runs after it."""
+    for the other, and runs after it. It stays stopped past its BLPOP's own deadline (1 s
+    wait + 2 s for the answer): the answers waiting in its socket are read, not taken for a
+    silent server (the loop runs its timers before it polls)."""
     with Scope("fifo-stale-grant") as sc:
         srv = sc.redis()
         url = srv.url()
@@ -115,6 +117,7 @@ def test_grant_to_a_stopped_waiter_is_not_used_late():
         stopped = queue_waiter(sc, url, lock, "B", 1, extra=["-t", "2s"], log=log)
         harness.wait_until(lambda: blocked_clients(srv) == 1, 20, "B to block in its BLPOP")
         stopped.proc.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
         try:
             later = queue_waiter(sc, url, lock, "C", 2, extra=["-t", "10s"], log=log)
             holder.release()
@@ -122,6 +125,7 @@ def test_grant_to_a_stopped_waiter_is_not_used_late():
             # B's grant (2 s) runs out unused; C takes the lock after it.
             later.started(timeout=20)
         finally:
+            time.sleep(max(0.0, stopped_at + 4.5 - time.monotonic()))
             stopped.proc.signal(signal.SIGCONT)
         time.sleep(1.5)  # time for B to act on its stale grant, were it to
         assert not stopped.has_run(), (
