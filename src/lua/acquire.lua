@@ -58,14 +58,8 @@ local function not_now(first, position, queued, recheck)
 		math.max(recheck, 0)}
 end
 
--- A queued writer's periodic look, under --limit 1 (a waiter's most frequent call, every
--- half TTL for as long as it waits): while the waiter right ahead of it is alive, it is not
--- at the queue's head, so it cannot hold the lock, whatever the holders do. Then renewing
--- its place is all there is to do, in about half the general way's commands and none of its
--- walks; purging and waking are left to the waiters at the head, which take the general way.
--- Only when the first holder has not expired either, so the answer is what the general way
--- would give; and only when no other --limit is stored, with which the general way answers
--- -1 or may admit more than the head.
+-- Two short ways for a writer that waits, under --limit 1, each taken only when the general
+-- way below would give the same answer.
 local rank -- this waiter's place as the short ways found it: false when not queued
 local held -- its expiry as a holder, as they found it: false when it holds nothing
 if ARGV[7] == '1' and mode == 'x' and limit == 1 then
@@ -81,6 +75,13 @@ if ARGV[7] == '1' and mode == 'x' and limit == 1 then
 			return {1, (holder_fields(token))}
 		end
 	end
+	-- A periodic look (a waiter's most frequent call, every half TTL for as long as it
+	-- waits): while the waiter right ahead of it is alive, it is not at the queue's head,
+	-- so it cannot hold the lock, whatever the holders do. Renewing its place is all there
+	-- is to do, without the general way's walks; purging and waking are left to the waiters
+	-- at the head, which take the general way. Only when the first holder has not expired
+	-- either (the answer names it), and no other --limit is stored (with which the general
+	-- way answers -1, or may admit more than the head).
 	if rank and rank > 0 then
 		local ahead = redis.call('ZRANGE', K_QUEUE, rank - 1, rank - 1)
 		local ahead_expiry = tonumber(redis.call('ZSCORE', K_QEXP, ahead[1]) or 0)
