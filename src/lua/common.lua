@@ -136,9 +136,9 @@ local function admissible(limit, exclusive, shared)
 	if not fits('x', exclusive, shared, limit) and not fits('s', exclusive, shared, limit) then
 		return result
 	end
-	local offset = 0
+	local offset, BATCH = 0, 16
 	while true do
-		local batch = redis.call('ZRANGE', K_QUEUE, offset, offset + 15, 'WITHSCORES')
+		local batch = redis.call('ZRANGE', K_QUEUE, offset, offset + BATCH - 1, 'WITHSCORES')
 		if #batch == 0 then
 			return result
 		end
@@ -154,10 +154,10 @@ local function admissible(limit, exclusive, shared)
 			end
 			result[#result + 1] = batch[i]
 		end
-		if #batch < 32 then
+		if #batch < 2 * BATCH then
 			return result -- a short batch was the queue's end: no need to ask for more
 		end
-		offset = offset + 16
+		offset = offset + BATCH
 	end
 end
 

@@ -11,11 +11,20 @@ from harness import Holder, Resp, Scope, main, proc_stat, read_file, wait_until
 BUDGET = 60  # commands per waiter served: enqueue, wake-up, acquire, release
 
 
-def total_calls(server):
+def calls_by_command(server):
+    """{command: calls} from INFO commandstats (the INFO itself not yet counted)."""
     with server.client() as c:
         text = c.call("INFO", "commandstats").decode()
-    return sum(int(line.split("calls=")[1].split(",")[0])
-               for line in text.splitlines() if line.startswith("cmdstat_"))
+    calls = {}
+    for line in text.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[8:].partition(":")
+            calls[name] = int(rest.split("calls=")[1].split(",")[0])
+    return calls
+
+
+def total_calls(server):
+    return sum(calls_by_command(server).values())
 
 
 def commands_per_waiter(sc, server, n):
@@ -65,18 +74,6 @@ def test_a_free_lock_costs_few_commands():
         sc.run(["-r", server.url(), lock, "--", "true"]).expect(0, "second run")
         calls = total_calls(server) - before - 1  # the second INFO
         assert calls <= 16, f"a run on a free lock cost the server {calls} commands"
-
-
-def calls_by_command(server):
-    """{command: calls} from INFO commandstats (the INFO itself not yet counted)."""
-    with server.client() as c:
-        text = c.call("INFO", "commandstats").decode()
-    calls = {}
-    for line in text.splitlines():
-        if line.startswith("cmdstat_"):
-            name, _, rest = line[8:].partition(":")
-            calls[name] = int(rest.split("calls=")[1].split(",")[0])
-    return calls
 
 
 def test_a_waiter_behind_another_renews_its_place_cheaply():
